@@ -1,0 +1,23 @@
+using EchoServer;
+using KestrelWsTransport;
+
+var builder = WebApplication.CreateBuilder(args);
+
+var chat = new ChatRoom();
+builder.Services.AddSingleton(chat);
+builder.Services.AddWebSocketTransport(builder.Configuration.GetSection("WebSocketTransport"), ws => ws
+    .Map("/echo", Echo.RunAsync)
+    .Map("/chat", chat.RunAsync));
+
+// Every configured address (--urls, ASPNETCORE_URLS, Kestrel:Endpoints, https with the certificate from
+// Kestrel:Certificates:Default) serves the page over HTTP and WebSockets at connection level, on the same port.
+builder.WebHost.UseWebSocketTransport();
+
+var app = builder.Build();
+app.UseDefaultFiles();
+app.UseStaticFiles();
+app.MapGet("/health", () => Results.Text("ok"));
+app.Run();
+
+/// <summary>Lets tests start the sample with WebApplicationFactory-style access.</summary>
+public partial class Program;

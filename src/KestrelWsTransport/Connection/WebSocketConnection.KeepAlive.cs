@@ -1,0 +1,93 @@
+using System.Net.WebSockets;
+using KestrelWsTransport.Diagnostics;
+using KestrelWsTransport.Framing;
+
+namespace KestrelWsTransport;
+
+public sealed partial class WebSocketConnection
+{
+    private long _lastReceiveTicks;
+    private long _pingSentAtTicks;
+    private long _closeSentAtTicks;
+    private int _pingInFlight;
+
+    /// <summary>
+    /// Called about once a second by <see cref="Connection.WebSocketHeartbeat"/>; never blocks. Sends keepalive pings,
+    /// and aborts a peer that stopped answering or never completed a close handshake.
+    /// </summary>
+    internal void OnHeartbeat(long now)
+    {
+        if (IsAborted || Volatile.Read(ref _state) == StateClosed)
+        {
+            return;
+        }
+
+        var closeSentAt = Volatile.Read(ref _closeSentAtTicks);
+        if (_closeSent != 0 && !_closeReceived && !_failed && closeSentAt != 0 && now - closeSentAt > (long)_options.CloseTimeout.TotalMilliseconds)
+        {
+            Log.CloseTimeout(_logger, Request.ConnectionId);
+            Abort();
+            return;
+        }
+
+        var interval = _options.KeepAliveInterval;
+        if (interval == Timeout.InfiniteTimeSpan || _closeSent != 0)
+        {
+            return;
+        }
+
+        var lastReceive = Volatile.Read(ref _lastReceiveTicks);
+        var pingSentAt = Volatile.Read(ref _pingSentAtTicks);
+        if (pingSentAt != 0)
+        {
+            if (lastReceive >= pingSentAt)
+            {
+                Volatile.Write(ref _pingSentAtTicks, 0);
+            }
+            else if (_receivePending && now - pingSentAt > (long)_options.KeepAliveTimeout.TotalMilliseconds)
+            {
+                // Only judged while the application waits for input: otherwise an unread pong may be sitting in the buffer.
+                Log.KeepAliveTimeout(_logger, Request.ConnectionId);
+                Abort();
+            }
+
+            return;
+        }
+
+        if (now - lastReceive >= (long)interval.TotalMilliseconds && Interlocked.Exchange(ref _pingInFlight, 1) == 0)
+        {
+            Volatile.Write(ref _pingSentAtTicks, now);
+            _ = SendKeepAlivePingAsync();
+        }
+    }
+
+    /// <summary>Host shutdown: tell the peer with 1001 (Going Away); the heartbeat aborts it if it does not answer in time.</summary>
+    internal void OnServerStopping()
+    {
+        if (_closeSent != 0 || IsAborted)
+        {
+            return;
+        }
+
+        Log.ShutdownClose(_logger, Request.ConnectionId);
+        _closeStatus ??= WebSocketCloseStatus.EndpointUnavailable;
+        _closeDescription ??= "Server shutting down";
+        _ = TrySendCloseFrameAsync(WebSocketCloseStatus.EndpointUnavailable, "Server shutting down").AsTask();
+    }
+
+    private async Task SendKeepAlivePingAsync()
+    {
+        try
+        {
+            await SendControlAsync(Opcode.Ping, default).ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            Log.TransportFailure(_logger, Request.ConnectionId, ex);
+        }
+        finally
+        {
+            Volatile.Write(ref _pingInFlight, 0);
+        }
+    }
+}

@@ -1,0 +1,378 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using System.IO.Pipelines;
+using System.Net.WebSockets;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Text;
+using KestrelWsTransport.Diagnostics;
+using KestrelWsTransport.Framing;
+using Microsoft.AspNetCore.Connections;
+
+namespace KestrelWsTransport;
+
+public sealed partial class WebSocketConnection
+{
+    // The unconsumed part of the read we hold. Frames already handed out were sliced off the front; they are consumed
+    // (AdvanceTo) only when the next read is needed, so a message handed out from pipe memory stays valid until then.
+    private ReadOnlySequence<byte> _buffer;
+    private bool _holdingRead;
+    private bool _inputEnded;
+    private bool _failed;
+    private volatile bool _receivePending;
+
+    // A fragmented message is assembled, unmasked, in pooled memory.
+    private byte[]? _assembly;
+    private int _assemblyLength;
+    private bool _inFragmentedMessage;
+    private Opcode _fragmentedOpcode;
+    private Utf8Validator _utf8;
+
+    private WebSocketMessage? _finalMessage;
+
+    /// <summary>
+    /// Receives the next whole message. Pings are answered and pongs absorbed on the way. When the peer closes, the
+    /// transport answers its close frame and this returns a Close message (and keeps returning it); a protocol error by
+    /// the peer is answered with the matching close code (1002, 1007, 1009) and also returns Close. The payload is valid
+    /// until the next call.
+    /// </summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    public async ValueTask<WebSocketMessage> ReceiveAsync(CancellationToken cancellationToken = default)
+    {
+        if (_finalMessage is { } final)
+        {
+            return final;
+        }
+
+        try
+        {
+            return await ReceiveCoreAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is IOException or ConnectionAbortedException && !cancellationToken.IsCancellationRequested)
+        {
+            // The transport failed under us (reset, aborted): the peer is gone.
+            Log.TransportFailure(_logger, Request.ConnectionId, ex);
+            return EndWithoutHandshake();
+        }
+    }
+
+    private async ValueTask<WebSocketMessage> ReceiveCoreAsync(CancellationToken cancellationToken)
+    {
+        ReturnAssembly();
+
+        while (true)
+        {
+            if (!_holdingRead)
+            {
+                if (IsAborted)
+                {
+                    return EndWithoutHandshake();
+                }
+
+                _receivePending = true;
+                ReadResult read;
+                try
+                {
+                    read = await _input.ReadAsync(cancellationToken).ConfigureAwait(false);
+                }
+                finally
+                {
+                    _receivePending = false;
+                }
+
+                if (read.IsCanceled)
+                {
+                    // CancelPendingRead comes from Abort.
+                    _input.AdvanceTo(read.Buffer.Start, read.Buffer.End);
+                    return EndWithoutHandshake();
+                }
+
+                _buffer = read.Buffer;
+                _holdingRead = true;
+                _inputEnded = read.IsCompleted;
+                _lastReceiveTicks = Environment.TickCount64;
+            }
+
+            (WebSocketCloseStatus Status, string Reason)? failure;
+            while (TryTakeFrame(out var header, out var payload, out failure))
+            {
+                switch (header.Opcode)
+                {
+                    case Opcode.Ping:
+                        await SendControlAsync(Opcode.Pong, payload).ConfigureAwait(false);
+                        continue;
+
+                    case Opcode.Pong:
+                        continue;
+
+                    case Opcode.Close:
+                        return await OnCloseFrameAsync(payload).ConfigureAwait(false);
+
+                    case Opcode.Text or Opcode.Binary when header.Fin:
+                        if (header.Opcode == Opcode.Text && !IsValidUtf8(payload))
+                        {
+                            return await FailAsync(WebSocketCloseStatus.InvalidPayloadData, "Invalid UTF-8 in a text message").ConfigureAwait(false);
+                        }
+
+                        _metrics.MessageReceived(payload.Length);
+                        return new WebSocketMessage(ToMessageType(header.Opcode), payload);
+
+                    default:
+                        // First or further fragment of a message.
+                        if (header.Opcode != Opcode.Continuation)
+                        {
+                            _inFragmentedMessage = true;
+                            _fragmentedOpcode = header.Opcode;
+                            _utf8.Reset();
+                        }
+
+                        Append(payload);
+                        if (_fragmentedOpcode == Opcode.Text && !AppendUtf8(payload, header.Fin))
+                        {
+                            return await FailAsync(WebSocketCloseStatus.InvalidPayloadData, "Invalid UTF-8 in a text message").ConfigureAwait(false);
+                        }
+
+                        if (!header.Fin)
+                        {
+                            continue;
+                        }
+
+                        _inFragmentedMessage = false;
+                        _metrics.MessageReceived(_assemblyLength);
+                        return new WebSocketMessage(ToMessageType(_fragmentedOpcode), new ReadOnlySequence<byte>(_assembly!, 0, _assemblyLength));
+                }
+            }
+
+            if (failure is { } error)
+            {
+                return await FailAsync(error.Status, error.Reason).ConfigureAwait(false);
+            }
+
+            // Not a whole frame left: give back what was handed out and wait for more bytes.
+            var ended = _inputEnded;
+            ReleaseRead();
+            if (ended)
+            {
+                return EndWithoutHandshake();
+            }
+        }
+    }
+
+    /// <summary>
+    /// Takes the next whole frame off the front of the held buffer, unmasking its payload in place. Unmasking happens
+    /// exactly once per frame because the frame is sliced off as it is taken.
+    /// </summary>
+    private bool TryTakeFrame(out FrameHeader header, out ReadOnlySequence<byte> payload, out (WebSocketCloseStatus Status, string Reason)? failure)
+    {
+        payload = default;
+        failure = null;
+        var status = FrameReader.TryReadHeader(_buffer, _inFragmentedMessage, _options.MaxFrameBytes, out header, out var closeStatus, out var reason);
+        if (status == FrameReadStatus.NeedMoreData)
+        {
+            return false;
+        }
+
+        if (status == FrameReadStatus.Error)
+        {
+            failure = (closeStatus, reason!);
+            return false;
+        }
+
+        if (!header.Opcode.IsControl())
+        {
+            var messageLength = (_inFragmentedMessage ? _assemblyLength : 0) + header.PayloadLength;
+            if (messageLength > _options.MaxMessageBytes)
+            {
+                failure = (WebSocketCloseStatus.MessageTooBig, "Message too big");
+                return false;
+            }
+        }
+
+        if (_buffer.Length < header.FrameLength)
+        {
+            return false;
+        }
+
+        payload = _buffer.Slice(header.HeaderLength, header.PayloadLength);
+        var maskIndex = 0;
+        foreach (var segment in payload)
+        {
+            maskIndex = Mask.Apply(MemoryMarshal.AsMemory(segment).Span, header.MaskKey, maskIndex);
+        }
+
+        _buffer = _buffer.Slice(payload.End);
+        return true;
+    }
+
+    private async ValueTask<WebSocketMessage> OnCloseFrameAsync(ReadOnlySequence<byte> payload)
+    {
+        WebSocketCloseStatus status;
+        string? description = null;
+        if (payload.Length == 0)
+        {
+            status = WebSocketCloseStatus.Empty;
+        }
+        else if (payload.Length == 1)
+        {
+            return await FailAsync(WebSocketCloseStatus.ProtocolError, "Close frame with a one-byte payload").ConfigureAwait(false);
+        }
+        else
+        {
+            Span<byte> bytes = stackalloc byte[FrameHeader.MaxControlPayloadLength];
+            payload.CopyTo(bytes);
+            var code = BinaryPrimitives.ReadUInt16BigEndian(bytes);
+            if (!CloseStatusRules.IsValidReceived(code))
+            {
+                return await FailAsync(WebSocketCloseStatus.ProtocolError, "Invalid close code").ConfigureAwait(false);
+            }
+
+            var reasonBytes = bytes[2..(int)payload.Length];
+            if (!System.Text.Unicode.Utf8.IsValid(reasonBytes))
+            {
+                return await FailAsync(WebSocketCloseStatus.InvalidPayloadData, "Invalid UTF-8 in the close reason").ConfigureAwait(false);
+            }
+
+            status = (WebSocketCloseStatus)code;
+            description = reasonBytes.IsEmpty ? null : Encoding.UTF8.GetString(reasonBytes);
+        }
+
+        _closeReceived = true;
+        if (_closeSent == 0)
+        {
+            _closeStatus = status;
+            _closeDescription = description;
+            // Echo the code (RFC 6455 section 5.5.1); a close without a code is answered with an empty close.
+            await TrySendCloseFrameAsync(status == WebSocketCloseStatus.Empty ? null : status, null).ConfigureAwait(false);
+        }
+
+        ReleaseRead();
+        var message = new WebSocketMessage(status, description);
+        _finalMessage = message;
+        return message;
+    }
+
+    /// <summary>Fails the connection (RFC 6455 section 7.1.7): sends the close code and stops reading.</summary>
+    private async ValueTask<WebSocketMessage> FailAsync(WebSocketCloseStatus status, string reason)
+    {
+        Log.ProtocolError(_logger, Request.ConnectionId, status, reason);
+        _failed = true;
+        _inFragmentedMessage = false;
+        if (_closeSent == 0)
+        {
+            _closeStatus = status;
+            _closeDescription = reason;
+        }
+
+        ReleaseRead();
+        await TrySendCloseFrameAsync(status, reason).ConfigureAwait(false);
+        var message = new WebSocketMessage(status, reason);
+        _finalMessage = message;
+        SignalPeerGone();
+        return message;
+    }
+
+    private WebSocketMessage EndWithoutHandshake()
+    {
+        ReleaseRead();
+        _inputEnded = true;
+        if (!_closeReceived)
+        {
+            _closeStatus ??= AbnormalClosure;
+        }
+
+        var message = new WebSocketMessage(_closeStatus ?? AbnormalClosure, _closeDescription);
+        _finalMessage = message;
+        SignalPeerGone();
+        return message;
+    }
+
+    private bool IsValidUtf8(in ReadOnlySequence<byte> payload)
+    {
+        if (payload.IsSingleSegment)
+        {
+            return System.Text.Unicode.Utf8.IsValid(payload.FirstSpan);
+        }
+
+        var validator = new Utf8Validator();
+        foreach (var segment in payload)
+        {
+            if (!validator.Append(segment.Span))
+            {
+                return false;
+            }
+        }
+
+        return validator.IsComplete;
+    }
+
+    private bool AppendUtf8(in ReadOnlySequence<byte> payload, bool fin)
+    {
+        foreach (var segment in payload)
+        {
+            if (!_utf8.Append(segment.Span))
+            {
+                return false;
+            }
+        }
+
+        return !fin || _utf8.IsComplete;
+    }
+
+    private void Append(in ReadOnlySequence<byte> payload)
+    {
+        var needed = _assemblyLength + (int)payload.Length;
+        if (_assembly is null || _assembly.Length < needed)
+        {
+            var grown = ArrayPool<byte>.Shared.Rent(Math.Max(needed, Math.Max(4096, (_assembly?.Length ?? 0) * 2)));
+            if (_assembly is not null)
+            {
+                _assembly.AsSpan(0, _assemblyLength).CopyTo(grown);
+                ArrayPool<byte>.Shared.Return(_assembly);
+            }
+
+            _assembly = grown;
+        }
+
+        payload.CopyTo(_assembly.AsSpan(_assemblyLength));
+        _assemblyLength = needed;
+    }
+
+    /// <summary>The assembled message was handed out by the previous receive; its memory goes back to the pool now.</summary>
+    private void ReturnAssembly()
+    {
+        if (!_inFragmentedMessage && _assembly is not null)
+        {
+            ArrayPool<byte>.Shared.Return(_assembly);
+            _assembly = null;
+            _assemblyLength = 0;
+        }
+    }
+
+    private void ReleaseRead()
+    {
+        if (_holdingRead)
+        {
+            _holdingRead = false;
+            _input.AdvanceTo(_buffer.Start, _buffer.End);
+            _buffer = default;
+        }
+    }
+
+    private void ReleaseReceiveBuffers()
+    {
+        try
+        {
+            ReleaseRead();
+        }
+        catch (InvalidOperationException)
+        {
+            // The reader was already completed by the host.
+        }
+
+        _inFragmentedMessage = false;
+        ReturnAssembly();
+    }
+
+    private static WebSocketMessageType ToMessageType(Opcode opcode) =>
+        opcode == Opcode.Text ? WebSocketMessageType.Text : WebSocketMessageType.Binary;
+}

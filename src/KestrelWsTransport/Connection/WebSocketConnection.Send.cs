@@ -1,0 +1,250 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using System.Net.WebSockets;
+using System.Runtime.CompilerServices;
+using System.Text;
+using KestrelWsTransport.Diagnostics;
+using KestrelWsTransport.Framing;
+
+namespace KestrelWsTransport;
+
+public sealed partial class WebSocketConnection
+{
+    // Sends are written one at a time; the uncontended WaitAsync completes synchronously without allocating.
+    private readonly SemaphoreSlim _sendLock = new(1, 1);
+    private long _queuedSendBytes;
+    private bool _sendingFragmented;
+    private Opcode _sendingOpcode;
+
+    /// <summary>
+    /// Sends a message, or a part of one when <paramref name="endOfMessage"/> is false. Completes when the bytes are
+    /// handed to the transport (it waits while the transport's output buffer is full: backpressure). Safe to call from
+    /// several tasks at once for whole messages.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">A close frame was already sent, or the outgoing buffer limit was hit.</exception>
+    public ValueTask SendAsync(ReadOnlyMemory<byte> payload, WebSocketMessageType messageType, bool endOfMessage = true, CancellationToken cancellationToken = default)
+        => SendDataAsync(new ReadOnlySequence<byte>(payload), messageType, endOfMessage, cancellationToken);
+
+    /// <summary>Sends a message whose payload is a sequence (for example one just received, to echo it).</summary>
+    public ValueTask SendAsync(ReadOnlySequence<byte> payload, WebSocketMessageType messageType, bool endOfMessage = true, CancellationToken cancellationToken = default)
+        => SendDataAsync(payload, messageType, endOfMessage, cancellationToken);
+
+    /// <summary>Sends <paramref name="text"/> as one text message (encodes it to UTF-8 in pooled memory).</summary>
+    public async ValueTask SendTextAsync(string text, CancellationToken cancellationToken = default)
+    {
+        var buffer = ArrayPool<byte>.Shared.Rent(Encoding.UTF8.GetMaxByteCount(text.Length));
+        try
+        {
+            var length = Encoding.UTF8.GetBytes(text, buffer);
+            await SendAsync(buffer.AsMemory(0, length), WebSocketMessageType.Text, true, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    /// <summary>
+    /// Sends a close frame and waits, up to <see cref="WebSocketTransportOptions.CloseTimeout"/>, for the peer's close
+    /// (discarding data that arrives meanwhile); then the connection is closed. If the peer does not answer, the
+    /// connection is aborted. Reads, so do not call it while a <see cref="ReceiveAsync"/> is running.
+    /// </summary>
+    public async ValueTask CloseAsync(WebSocketCloseStatus closeStatus, string? statusDescription = null, CancellationToken cancellationToken = default)
+    {
+        await CloseOutputAsync(closeStatus, statusDescription, cancellationToken).ConfigureAwait(false);
+        if (_closeReceived || _failed || _inputEnded || IsAborted)
+        {
+            return;
+        }
+
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(_options.CloseTimeout);
+        try
+        {
+            while (true)
+            {
+                var message = await ReceiveAsync(timeout.Token).ConfigureAwait(false);
+                if (message.IsClose)
+                {
+                    return;
+                }
+            }
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            Log.CloseTimeout(_logger, Request.ConnectionId);
+            Abort();
+        }
+    }
+
+    /// <summary>Sends a close frame without waiting for the peer's; keep receiving to see its answer.</summary>
+    public async ValueTask CloseOutputAsync(WebSocketCloseStatus closeStatus, string? statusDescription = null, CancellationToken cancellationToken = default)
+    {
+        if (!CloseStatusRules.IsValidToSend((int)closeStatus))
+        {
+            throw new ArgumentOutOfRangeException(nameof(closeStatus), closeStatus, "Not a close code that may be sent (RFC 6455 section 7.4).");
+        }
+
+        if (statusDescription is not null && Encoding.UTF8.GetByteCount(statusDescription) > FrameHeader.MaxControlPayloadLength - 2)
+        {
+            throw new ArgumentException("The close reason may be at most 123 bytes of UTF-8.", nameof(statusDescription));
+        }
+
+        if (_closeSent == 0 && !_closeReceived)
+        {
+            _closeStatus ??= closeStatus;
+            _closeDescription ??= statusDescription;
+        }
+
+        await TrySendCloseFrameAsync(closeStatus, statusDescription, cancellationToken).ConfigureAwait(false);
+    }
+
+    private ValueTask SendDataAsync(ReadOnlySequence<byte> payload, WebSocketMessageType messageType, bool endOfMessage, CancellationToken cancellationToken)
+    {
+        if (messageType is not (WebSocketMessageType.Text or WebSocketMessageType.Binary))
+        {
+            throw new ArgumentOutOfRangeException(nameof(messageType), messageType, "Use CloseAsync to close.");
+        }
+
+        if (_closeSent != 0 || IsAborted)
+        {
+            throw new InvalidOperationException("The WebSocket is closing or closed; no more messages can be sent.");
+        }
+
+        var length = payload.Length;
+        var queued = Interlocked.Add(ref _queuedSendBytes, length);
+        if (queued > _options.MaxOutgoingBufferBytes && queued != length)
+        {
+            Interlocked.Add(ref _queuedSendBytes, -length);
+            DropSlowPeer();
+            throw new InvalidOperationException($"The outgoing buffer limit of {_options.MaxOutgoingBufferBytes} bytes was exceeded; the connection was closed.");
+        }
+
+        return SendDataCoreAsync(payload, messageType == WebSocketMessageType.Text ? Opcode.Text : Opcode.Binary, endOfMessage, cancellationToken);
+    }
+
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
+    private async ValueTask SendDataCoreAsync(ReadOnlySequence<byte> payload, Opcode opcode, bool endOfMessage, CancellationToken cancellationToken)
+    {
+        var length = payload.Length;
+        try
+        {
+            await _sendLock.WaitAsync(cancellationToken).ConfigureAwait(false);
+            try
+            {
+                if (_closeSent != 0)
+                {
+                    throw new InvalidOperationException("The WebSocket is closing or closed; no more messages can be sent.");
+                }
+
+                Opcode wireOpcode;
+                if (_sendingFragmented)
+                {
+                    if (opcode != _sendingOpcode)
+                    {
+                        throw new InvalidOperationException("A message sent in parts must keep its type until its last part.");
+                    }
+
+                    wireOpcode = Opcode.Continuation;
+                }
+                else
+                {
+                    wireOpcode = opcode;
+                }
+
+                FrameWriter.WriteFrame(_output, wireOpcode, endOfMessage, payload);
+                _sendingFragmented = !endOfMessage;
+                _sendingOpcode = opcode;
+                await _output.FlushAsync(cancellationToken).ConfigureAwait(false);
+            }
+            finally
+            {
+                _sendLock.Release();
+            }
+
+            if (endOfMessage)
+            {
+                _metrics.MessageSent(length);
+            }
+        }
+        finally
+        {
+            Interlocked.Add(ref _queuedSendBytes, -length);
+        }
+    }
+
+    /// <summary>Writes a control frame (pong, ping) under the send lock.</summary>
+    private async ValueTask SendControlAsync(Opcode opcode, ReadOnlySequence<byte> payload)
+    {
+        await _sendLock.WaitAsync().ConfigureAwait(false);
+        try
+        {
+            if (_closeSent != 0)
+            {
+                return;
+            }
+
+            FrameWriter.WriteFrame(_output, opcode, true, payload);
+            await _output.FlushAsync().ConfigureAwait(false);
+        }
+        finally
+        {
+            _sendLock.Release();
+        }
+    }
+
+    /// <summary>Sends the close frame once; later calls do nothing. Failures to write mean the peer is gone already.</summary>
+    private async ValueTask TrySendCloseFrameAsync(WebSocketCloseStatus? status, string? description, CancellationToken cancellationToken = default)
+    {
+        if (Interlocked.Exchange(ref _closeSent, 1) != 0)
+        {
+            return;
+        }
+
+        _closeSentAtTicks = Environment.TickCount64;
+        if (Volatile.Read(ref _state) == StateOpen)
+        {
+            Interlocked.CompareExchange(ref _state, StateClosing, StateOpen);
+        }
+
+        Span<byte> payload = stackalloc byte[FrameHeader.MaxControlPayloadLength];
+        var length = 0;
+        if (status is { } code)
+        {
+            BinaryPrimitives.WriteUInt16BigEndian(payload, (ushort)code);
+            length = 2;
+            if (description is not null)
+            {
+                length += Encoding.UTF8.GetBytes(description, payload[2..]);
+            }
+        }
+
+        var frame = payload[..length].ToArray();
+        try
+        {
+            await _sendLock.WaitAsync(cancellationToken).ConfigureAwait(false);
+            try
+            {
+                FrameWriter.WriteFrame(_output, Opcode.Close, true, frame);
+                await _output.FlushAsync(cancellationToken).ConfigureAwait(false);
+            }
+            finally
+            {
+                _sendLock.Release();
+            }
+        }
+        catch (Exception ex) when (ex is IOException or InvalidOperationException or Microsoft.AspNetCore.Connections.ConnectionAbortedException)
+        {
+            Log.TransportFailure(_logger, Request.ConnectionId, ex);
+        }
+    }
+
+    private void DropSlowPeer()
+    {
+        Log.BackpressureLimit(_logger, Request.ConnectionId, _options.MaxOutgoingBufferBytes);
+        _closeStatus ??= WebSocketCloseStatus.PolicyViolation;
+        _closeDescription ??= "Outgoing buffer limit exceeded";
+        // The peer is not reading; a close frame would queue behind the backlog, so end the connection now.
+        Abort();
+    }
+}

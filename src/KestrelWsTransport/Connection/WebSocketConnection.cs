@@ -1,0 +1,155 @@
+using System.IO.Pipelines;
+using System.Net.WebSockets;
+using KestrelWsTransport.Diagnostics;
+using Microsoft.Extensions.Logging;
+
+namespace KestrelWsTransport;
+
+/// <summary>
+/// One WebSocket, served by the transport's own RFC 6455 engine straight from a duplex pipe.
+/// </summary>
+/// <remarks>
+/// <para>Threading: one <see cref="ReceiveAsync"/> at a time (frames are read on the caller's behalf, so keep
+/// receiving: pings, pongs and the peer's close are processed there). Sends of whole messages are safe from any number
+/// of tasks at once; they are written one after another. A message sent in parts (<c>endOfMessage: false</c>) must be
+/// finished before another message starts. <see cref="CloseOutputAsync"/> may be called from any task;
+/// <see cref="CloseAsync"/> reads, so not while a receive is running.</para>
+/// <para>Lifetime: the connection ends when the endpoint's handler returns; the transport then completes the close
+/// handshake (1000) if the handler did not.</para>
+/// </remarks>
+public sealed partial class WebSocketConnection
+{
+    private const int StateOpen = 0;
+    private const int StateClosing = 1;
+    private const int StateClosed = 2;
+    private const int StateAborted = 3;
+
+    private readonly PipeReader _input;
+    private readonly PipeWriter _output;
+    private readonly WebSocketTransportOptions _options;
+    private readonly WebSocketTransportMetrics _metrics;
+    private readonly ILogger _logger;
+    private readonly Action? _abortTransport;
+    private readonly CancellationTokenSource _peerGone = new();
+    private readonly long _openedAt = Environment.TickCount64;
+
+    private int _state;
+    private int _closeSent;
+    private volatile bool _closeReceived;
+    private WebSocketCloseStatus? _closeStatus;
+    private string? _closeDescription;
+
+    internal WebSocketConnection(
+        IDuplexPipe transport,
+        WebSocketRequest request,
+        WebSocketTransportOptions options,
+        WebSocketTransportMetrics metrics,
+        ILogger logger,
+        Action? abortTransport)
+    {
+        _input = transport.Input;
+        _output = transport.Output;
+        Request = request;
+        _options = options;
+        _metrics = metrics;
+        _logger = logger;
+        _abortTransport = abortTransport;
+        _lastReceiveTicks = _openedAt;
+    }
+
+    /// <summary>The upgrade request this WebSocket came with.</summary>
+    public WebSocketRequest Request { get; }
+
+    /// <summary>Fires when the peer is gone: the connection was aborted, timed out, or its input ended.</summary>
+    public CancellationToken ConnectionClosed => _peerGone.Token;
+
+    /// <summary>The close code once a close frame was received or sent (see <see cref="WebSocketMessage.CloseStatus"/>).</summary>
+    public WebSocketCloseStatus? CloseStatus => _closeStatus;
+
+    /// <summary>The close reason that went with <see cref="CloseStatus"/>.</summary>
+    public string? CloseStatusDescription => _closeDescription;
+
+    /// <summary>The state in <see cref="System.Net.WebSockets.WebSocketState"/> terms.</summary>
+    public WebSocketState State => Volatile.Read(ref _state) switch
+    {
+        StateAborted => WebSocketState.Aborted,
+        StateClosed => WebSocketState.Closed,
+        _ when _closeReceived && _closeSent != 0 => WebSocketState.Closed,
+        _ when _closeReceived => WebSocketState.CloseReceived,
+        _ when _closeSent != 0 => WebSocketState.CloseSent,
+        _ => WebSocketState.Open,
+    };
+
+    /// <summary>Presents this connection as a <see cref="System.Net.WebSockets.WebSocket"/> for code written against that API.</summary>
+    public WebSocket AsWebSocket() => _adapter ??= new WebSocketAdapter(this);
+
+    private WebSocketAdapter? _adapter;
+
+    /// <summary>Ends the connection at once, without a close handshake. Pending receives return a 1006 Close.</summary>
+    public void Abort()
+    {
+        if (Interlocked.Exchange(ref _state, StateAborted) == StateAborted)
+        {
+            return;
+        }
+
+        _closeStatus ??= AbnormalClosure;
+        SignalPeerGone();
+        _input.CancelPendingRead();
+        _abortTransport?.Invoke();
+    }
+
+    /// <summary>1006: never sent on the wire; reported when a connection ends without a close handshake.</summary>
+    internal const WebSocketCloseStatus AbnormalClosure = (WebSocketCloseStatus)1006;
+
+    internal bool IsAborted => Volatile.Read(ref _state) == StateAborted;
+
+    internal void SignalPeerGone()
+    {
+        try
+        {
+            _peerGone.Cancel();
+        }
+        catch (ObjectDisposedException)
+        {
+        }
+        catch (AggregateException ex)
+        {
+            Log.TransportFailure(_logger, Request.ConnectionId, ex);
+        }
+    }
+
+    /// <summary>
+    /// Called by the host once the handler returned: finishes the close handshake if needed, records the outcome and
+    /// gives back pooled memory. The host completes the transport afterwards.
+    /// </summary>
+    internal async Task CompleteAsync(WebSocketCloseStatus closeIfOpen)
+    {
+        try
+        {
+            if (!IsAborted && (!_closeReceived || _closeSent == 0) && !_failed && !_inputEnded)
+            {
+                await CloseAsync(closeIfOpen, null, CancellationToken.None).ConfigureAwait(false);
+            }
+        }
+        catch (Exception ex) when (ex is IOException or OperationCanceledException or InvalidOperationException or WebSocketException)
+        {
+            Log.TransportFailure(_logger, Request.ConnectionId, ex);
+        }
+        finally
+        {
+            if (Interlocked.CompareExchange(ref _state, StateClosed, StateOpen) == StateClosing)
+            {
+                Volatile.Write(ref _state, StateClosed);
+            }
+
+            ReleaseReceiveBuffers();
+            var status = _closeStatus ?? AbnormalClosure;
+            var duration = TimeSpan.FromMilliseconds(Environment.TickCount64 - _openedAt);
+            _metrics.ConnectionClosed((int)status, duration);
+            Log.ConnectionClosed(_logger, Request.ConnectionId, status, _closeDescription, (long)duration.TotalMilliseconds);
+            // Whoever still holds the token (a broadcast list, a timer) learns the connection is over.
+            SignalPeerGone();
+        }
+    }
+}

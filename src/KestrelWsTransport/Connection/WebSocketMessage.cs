@@ -1,0 +1,50 @@
+using System.Buffers;
+using System.Net.WebSockets;
+using System.Text;
+
+namespace KestrelWsTransport;
+
+/// <summary>
+/// One whole message. Its <see cref="Payload"/> is valid only until the next call to
+/// <see cref="WebSocketConnection.ReceiveAsync"/> on the same connection (or until the connection ends): it may point
+/// straight into the connection's input buffer. Copy what you need to keep.
+/// </summary>
+public readonly struct WebSocketMessage
+{
+    internal WebSocketMessage(WebSocketMessageType messageType, ReadOnlySequence<byte> payload)
+    {
+        MessageType = messageType;
+        Payload = payload;
+        CloseStatus = null;
+        CloseDescription = null;
+    }
+
+    internal WebSocketMessage(WebSocketCloseStatus closeStatus, string? closeDescription)
+    {
+        MessageType = WebSocketMessageType.Close;
+        Payload = default;
+        CloseStatus = closeStatus;
+        CloseDescription = closeDescription;
+    }
+
+    /// <summary>Text, Binary, or Close once the connection is closing or closed.</summary>
+    public WebSocketMessageType MessageType { get; }
+
+    /// <summary>The message bytes (unmasked). Empty for Close.</summary>
+    public ReadOnlySequence<byte> Payload { get; }
+
+    /// <summary>
+    /// For Close: the close code. 1000-4999 as the peer sent it; <see cref="WebSocketCloseStatus.Empty"/> (1005) if it sent
+    /// none; 1006 if the connection ended without a close handshake; 1002/1007/1009 if the server failed the connection.
+    /// </summary>
+    public WebSocketCloseStatus? CloseStatus { get; }
+
+    /// <summary>For Close: the reason text, if any.</summary>
+    public string? CloseDescription { get; }
+
+    /// <summary>Whether this is the end of the conversation rather than data.</summary>
+    public bool IsClose => MessageType == WebSocketMessageType.Close;
+
+    /// <summary>Decodes the payload as UTF-8 (text payloads have already been validated). Allocates the string.</summary>
+    public string GetText() => Encoding.UTF8.GetString(Payload);
+}

@@ -1,0 +1,213 @@
+using System.Text;
+
+namespace KestrelWsTransport;
+
+/// <summary>
+/// Limits, timeouts and endpoints of the WebSocket transport. Every limit has a stated default; hitting one ends
+/// only the connection that hit it, with the HTTP status or close code named on the property, a log event and a metric.
+/// Bind from configuration (a <c>WebSocketTransport</c> section) or set in code through
+/// <c>services.AddWebSocketTransport(o =&gt; ...)</c>.
+/// </summary>
+public sealed class WebSocketTransportOptions
+{
+    // Kestrel's MaxRequestHeadersTotalSize is 32 KiB; an upgrade head is a request line and a dozen headers, and
+    // browsers with large cookies stay well under 16 KiB.
+    private int _maxRequestHeadBytes = 16 * 1024;
+    // gws uses 5 s; Kestrel's RequestHeadersTimeout is 30 s. 10 s leaves room for slow mobile links.
+    private TimeSpan _handshakeTimeout = TimeSpan.FromSeconds(10);
+    // Node's ws and gws both default to 100 MiB / 16 MiB; 16 MiB keeps one connection from holding more than that.
+    private long _maxMessageBytes = 16 * 1024 * 1024;
+    private long _maxFrameBytes = 16 * 1024 * 1024;
+    private TimeSpan _keepAliveInterval = TimeSpan.FromSeconds(30);
+    private TimeSpan _keepAliveTimeout = TimeSpan.FromSeconds(30);
+    private TimeSpan _closeTimeout = TimeSpan.FromSeconds(5);
+    private long _maxOutgoingBufferBytes = 16 * 1024 * 1024;
+    private int? _maxConcurrentConnections;
+
+    private readonly List<WebSocketEndpoint> _endpoints = new();
+
+    /// <summary>
+    /// The largest request head (request line and headers) accepted for an upgrade on a mapped path.
+    /// A larger head is answered with <c>431 Request Header Fields Too Large</c>. Defaults to 16,384 bytes (16 KiB).
+    /// Heads for unmapped paths are never judged by this limit: they go to HTTP once their request line is read.
+    /// </summary>
+    public int MaxRequestHeadBytes
+    {
+        get => _maxRequestHeadBytes;
+        set => _maxRequestHeadBytes = value >= 256 ? value : throw new ArgumentOutOfRangeException(nameof(value), "At least 256 bytes.");
+    }
+
+    /// <summary>
+    /// How long a connection may take to send a complete upgrade request once its first byte arrived.
+    /// A client that is too slow gets <c>408 Request Timeout</c> and the connection closes. A connection that sends
+    /// nothing at all within this time is handed to Kestrel's HTTP pipeline, whose own keep-alive timeout applies.
+    /// Defaults to 10 seconds.
+    /// </summary>
+    public TimeSpan HandshakeTimeout
+    {
+        get => _handshakeTimeout;
+        set => _handshakeTimeout = Positive(value);
+    }
+
+    /// <summary>
+    /// The largest message, after reassembly of its fragments. A bigger message is refused with close code
+    /// 1009 (Message Too Big) as soon as its announced length passes the limit, before it is buffered.
+    /// Defaults to 16,777,216 bytes (16 MiB).
+    /// </summary>
+    public long MaxMessageBytes
+    {
+        get => _maxMessageBytes;
+        set => _maxMessageBytes = value > 0 ? value : throw new ArgumentOutOfRangeException(nameof(value), "Must be positive.");
+    }
+
+    /// <summary>
+    /// The largest single frame payload. Whole frames are buffered before they are handed out, so this bounds the
+    /// input buffer of a connection. A bigger frame is refused with close code 1009. Defaults to 16,777,216 bytes (16 MiB).
+    /// </summary>
+    public long MaxFrameBytes
+    {
+        get => _maxFrameBytes;
+        set => _maxFrameBytes = value > 0 ? value : throw new ArgumentOutOfRangeException(nameof(value), "Must be positive.");
+    }
+
+    /// <summary>
+    /// After this long without receiving anything, the server sends a ping. <see cref="Timeout.InfiniteTimeSpan"/> or
+    /// <see cref="TimeSpan.Zero"/> turns keepalive off. Defaults to 30 seconds.
+    /// </summary>
+    public TimeSpan KeepAliveInterval
+    {
+        get => _keepAliveInterval;
+        set => _keepAliveInterval = value == TimeSpan.Zero ? Timeout.InfiniteTimeSpan : Positive(value);
+    }
+
+    /// <summary>
+    /// How long after a keepalive ping the peer has to send anything (its pong, or data) before it is treated as dead and
+    /// the connection is aborted (counted with close code 1006). Only judged while the application is waiting in
+    /// <see cref="WebSocketConnection.ReceiveAsync"/>, since frames are read on its behalf. Defaults to 30 seconds.
+    /// </summary>
+    public TimeSpan KeepAliveTimeout
+    {
+        get => _keepAliveTimeout;
+        set => _keepAliveTimeout = Positive(value);
+    }
+
+    /// <summary>
+    /// How long the server waits for the peer's close frame after sending its own (application close, host shutdown
+    /// with 1001) before it aborts the connection. Defaults to 5 seconds.
+    /// </summary>
+    public TimeSpan CloseTimeout
+    {
+        get => _closeTimeout;
+        set => _closeTimeout = Positive(value);
+    }
+
+    /// <summary>
+    /// The most bytes a connection may have queued for a slow peer: messages waiting to be written plus the one being
+    /// flushed. A send that would go past it (while other sends are still queued) fails, and the connection is closed
+    /// with 1008 (Policy Violation) and counted as dropped for backpressure. A single message is always accepted on an
+    /// idle connection, whatever its size. Defaults to 16,777,216 bytes (16 MiB).
+    /// </summary>
+    public long MaxOutgoingBufferBytes
+    {
+        get => _maxOutgoingBufferBytes;
+        set => _maxOutgoingBufferBytes = value > 0 ? value : throw new ArgumentOutOfRangeException(nameof(value), "Must be positive.");
+    }
+
+    /// <summary>
+    /// The most WebSockets this transport serves at once (per options instance); further upgrades get
+    /// <c>503 Service Unavailable</c>. <see langword="null"/> means unlimited. Kestrel's own MaxConcurrentConnections still
+    /// applies to every connection. Defaults to <see langword="null"/>.
+    /// </summary>
+    public int? MaxConcurrentConnections
+    {
+        get => _maxConcurrentConnections;
+        set => _maxConcurrentConnections = value is null or > 0 ? value : throw new ArgumentOutOfRangeException(nameof(value), "Must be positive or null.");
+    }
+
+    /// <summary>
+    /// Origins (scheme://host[:port], compared case-insensitively) allowed to open a WebSocket, for every endpoint that
+    /// does not set its own list. A request with an <c>Origin</c> header not in the list gets <c>403 Forbidden</c>.
+    /// Requests without an <c>Origin</c> header (non-browser clients) are allowed. Empty means every origin is allowed.
+    /// Defaults to empty.
+    /// </summary>
+    public IList<string> AllowedOrigins { get; } = new List<string>();
+
+    /// <summary>
+    /// Subprotocols the server speaks, most preferred first, for every endpoint that does not set its own list.
+    /// The first of these that the client offered in <c>Sec-WebSocket-Protocol</c> is chosen; if none was offered
+    /// the handshake succeeds without a subprotocol. Defaults to empty.
+    /// </summary>
+    public IList<string> SubProtocols { get; } = new List<string>();
+
+    /// <summary>The endpoints mapped with <see cref="Map(string, WebSocketHandler, Action{WebSocketEndpointOptions}?)"/>.</summary>
+    public IReadOnlyList<WebSocketEndpoint> Endpoints => _endpoints;
+
+    /// <summary>
+    /// Serves WebSockets on <paramref name="path"/> (matched exactly and case-insensitively against the request path,
+    /// without its query string) with <paramref name="handler"/>. The connection ends when the handler's task completes.
+    /// </summary>
+    /// <returns>These options, to chain further calls.</returns>
+    public WebSocketTransportOptions Map(string path, WebSocketHandler handler, Action<WebSocketEndpointOptions>? configure = null)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        ArgumentNullException.ThrowIfNull(handler);
+        if (!path.StartsWith('/'))
+        {
+            throw new ArgumentException("The path must start with '/'.", nameof(path));
+        }
+
+        foreach (var existing in _endpoints)
+        {
+            if (string.Equals(existing.Path, path, StringComparison.OrdinalIgnoreCase))
+            {
+                throw new InvalidOperationException($"The path '{path}' is already mapped.");
+            }
+        }
+
+        var endpointOptions = new WebSocketEndpointOptions();
+        configure?.Invoke(endpointOptions);
+        _endpoints.Add(new WebSocketEndpoint(path, handler, endpointOptions));
+        return this;
+    }
+
+    internal WebSocketEndpoint? FindEndpoint(ReadOnlySpan<byte> path)
+    {
+        foreach (var endpoint in _endpoints)
+        {
+            if (Ascii.EqualsIgnoreCase(endpoint.PathUtf8, path))
+            {
+                return endpoint;
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>Copies every setting and endpoint of <paramref name="source"/> into this instance.</summary>
+    internal void CopyFrom(WebSocketTransportOptions source)
+    {
+        _maxRequestHeadBytes = source._maxRequestHeadBytes;
+        _handshakeTimeout = source._handshakeTimeout;
+        _maxMessageBytes = source._maxMessageBytes;
+        _maxFrameBytes = source._maxFrameBytes;
+        _keepAliveInterval = source._keepAliveInterval;
+        _keepAliveTimeout = source._keepAliveTimeout;
+        _closeTimeout = source._closeTimeout;
+        _maxOutgoingBufferBytes = source._maxOutgoingBufferBytes;
+        _maxConcurrentConnections = source._maxConcurrentConnections;
+        foreach (var origin in source.AllowedOrigins)
+        {
+            AllowedOrigins.Add(origin);
+        }
+
+        foreach (var protocol in source.SubProtocols)
+        {
+            SubProtocols.Add(protocol);
+        }
+
+        _endpoints.AddRange(source._endpoints);
+    }
+
+    private static TimeSpan Positive(TimeSpan value) =>
+        value == Timeout.InfiniteTimeSpan || value > TimeSpan.Zero ? value : throw new ArgumentOutOfRangeException(nameof(value), "Must be positive or infinite.");
+}
