@@ -40,6 +40,37 @@ internal sealed class WebSocketUpgradeMiddleware
             return;
         }
 
+        if (await SniffAsync(context).ConfigureAwait(false) is not { } result)
+        {
+            return;
+        }
+
+        if (_options.MaxConcurrentConnections is { } max && Interlocked.Increment(ref _activeConnections) > max)
+        {
+            Interlocked.Decrement(ref _activeConnections);
+            await RejectAsync(context, HandshakeRejection.TooManyConnections).ConfigureAwait(false);
+            return;
+        }
+
+        try
+        {
+            await AcceptAsync(context, result).ConfigureAwait(false);
+        }
+        finally
+        {
+            if (_options.MaxConcurrentConnections is not null)
+            {
+                Interlocked.Decrement(ref _activeConnections);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Reads until the first bytes decide the connection. Returns the handshake for an upgrade to accept, or null when the
+    /// connection was already handed on or refused. The timeout's timer lives only as long as the sniffing.
+    /// </summary>
+    private async ValueTask<HandshakeResult?> SniffAsync(ConnectionContext context)
+    {
         var input = context.Transport.Input;
         var sniffer = new HandshakeSniffer();
         var result = new HandshakeResult();
@@ -69,7 +100,7 @@ internal sealed class WebSocketUpgradeMiddleware
                     await RejectAsync(context, HandshakeRejection.HandshakeTimeout).ConfigureAwait(false);
                 }
 
-                return;
+                return null;
             }
 
             var buffer = read.Buffer;
@@ -87,42 +118,23 @@ internal sealed class WebSocketUpgradeMiddleware
                     // The peer finished sending before the head was complete. HTTP can say what it makes of it.
                     input.AdvanceTo(buffer.Start, buffer.Start);
                     await PassAsync(context, PassReason.NotHttp11).ConfigureAwait(false);
-                    return;
+                    return null;
 
                 case SniffOutcome.PassThrough:
                     // Examined nothing: HTTP's first read must return these bytes at once (Http2PrefaceConnectionMiddleware does the same).
                     input.AdvanceTo(buffer.Start, buffer.Start);
                     await PassAsync(context, result.PassReason).ConfigureAwait(false);
-                    return;
+                    return null;
 
                 case SniffOutcome.Reject:
                     input.AdvanceTo(buffer.Start, buffer.End);
                     await RejectAsync(context, result.Rejection).ConfigureAwait(false);
-                    return;
+                    return null;
             }
 
             // Upgrade: consume the head only; frames that came in the same read stay for the engine.
             input.AdvanceTo(buffer.GetPosition(result.HeadLength));
-            break;
-        }
-
-        if (_options.MaxConcurrentConnections is { } max && Interlocked.Increment(ref _activeConnections) > max)
-        {
-            Interlocked.Decrement(ref _activeConnections);
-            await RejectAsync(context, HandshakeRejection.TooManyConnections).ConfigureAwait(false);
-            return;
-        }
-
-        try
-        {
-            await AcceptAsync(context, result).ConfigureAwait(false);
-        }
-        finally
-        {
-            if (_options.MaxConcurrentConnections is not null)
-            {
-                Interlocked.Decrement(ref _activeConnections);
-            }
+            return result;
         }
     }
 

@@ -24,6 +24,9 @@ public sealed class WebSocketTransportOptions
     private long _maxOutgoingBufferBytes = 16 * 1024 * 1024;
     private int? _maxConcurrentConnections;
 
+    // A message is handed out as one buffer, so it can be no larger than the largest array.
+    private const long MaxBufferBytes = 0x7FFFFFC7;
+
     private readonly List<WebSocketEndpoint> _endpoints = new();
 
     /// <summary>
@@ -57,7 +60,7 @@ public sealed class WebSocketTransportOptions
     public long MaxMessageBytes
     {
         get => _maxMessageBytes;
-        set => _maxMessageBytes = value > 0 ? value : throw new ArgumentOutOfRangeException(nameof(value), "Must be positive.");
+        set => _maxMessageBytes = value is > 0 and <= MaxBufferBytes ? value : throw new ArgumentOutOfRangeException(nameof(value), "Must be positive and at most Array.MaxLength.");
     }
 
     /// <summary>
@@ -67,7 +70,7 @@ public sealed class WebSocketTransportOptions
     public long MaxFrameBytes
     {
         get => _maxFrameBytes;
-        set => _maxFrameBytes = value > 0 ? value : throw new ArgumentOutOfRangeException(nameof(value), "Must be positive.");
+        set => _maxFrameBytes = value is > 0 and <= MaxBufferBytes ? value : throw new ArgumentOutOfRangeException(nameof(value), "Must be positive and at most Array.MaxLength.");
     }
 
     /// <summary>
