@@ -14,6 +14,10 @@ builder.Services.AddWebSocketTransport(builder.Configuration.GetSection("WebSock
 builder.WebHost.UseWebSocketTransport();
 
 var app = builder.Build();
+
+// WebSockets that arrive through HTTP reach the same handlers: HTTP/2 extended CONNECT (browsers that loaded the page
+// over https with HTTP/2 send their WebSocket that way) and upgrades on keep-alive connections already given to HTTP.
+app.UseWebSocketTransport();
 app.UseDefaultFiles();
 app.UseStaticFiles();
 app.MapGet("/health", () => Results.Text("ok"));

@@ -23,7 +23,9 @@ public sealed partial class WebSocketConnection
         }
 
         var closeSentAt = Volatile.Read(ref _closeSentAtTicks);
-        if (_closeSent != 0 && !_closeReceived && !_failed && closeSentAt != 0 && now - closeSentAt > (long)_options.CloseTimeout.TotalMilliseconds)
+        var closeTimeout = _options.CloseTimeout;
+        if (_closeSent != 0 && !_closeReceived && !_failed && closeSentAt != 0
+            && closeTimeout != Timeout.InfiniteTimeSpan && now - closeSentAt > (long)closeTimeout.TotalMilliseconds)
         {
             Log.CloseTimeout(_logger, Request.ConnectionId);
             Abort();
@@ -44,7 +46,8 @@ public sealed partial class WebSocketConnection
             {
                 Volatile.Write(ref _pingSentAtTicks, 0);
             }
-            else if (_receivePending && now - pingSentAt > (long)_options.KeepAliveTimeout.TotalMilliseconds)
+            else if (_receivePending && _options.KeepAliveTimeout != Timeout.InfiniteTimeSpan
+                && now - pingSentAt > (long)_options.KeepAliveTimeout.TotalMilliseconds)
             {
                 // Only judged while the application waits for input: otherwise an unread pong may be sitting in the buffer.
                 Log.KeepAliveTimeout(_logger, Request.ConnectionId);

@@ -48,9 +48,10 @@ public sealed partial class WebSocketConnection
         {
             return await ReceiveCoreAsync(cancellationToken).ConfigureAwait(false);
         }
-        catch (Exception ex) when (ex is IOException or ConnectionAbortedException && !cancellationToken.IsCancellationRequested)
+        catch (Exception ex) when (ex is IOException or ConnectionAbortedException)
         {
-            // The transport failed under us (reset, aborted): the peer is gone.
+            // The transport failed under us (reset, aborted, an HTTP/2 stream reset): the peer is gone, whatever the
+            // caller's token says. That is a 1006 Close, not an exception for the handler.
             Log.TransportFailure(_logger, Request.ConnectionId, ex);
             return EndWithoutHandshake();
         }

@@ -162,10 +162,7 @@ public sealed partial class WebSocketConnection
                 _sendLock.Release();
             }
 
-            if (endOfMessage)
-            {
-                _metrics.MessageSent(length);
-            }
+            _metrics.DataSent(length, endOfMessage);
         }
         finally
         {
@@ -222,7 +219,15 @@ public sealed partial class WebSocketConnection
         var frame = payload[..length].ToArray();
         try
         {
-            await _sendLock.WaitAsync(cancellationToken).ConfigureAwait(false);
+            // The close is already marked as sent, so it must be written: wait for the lock whatever the caller's token
+            // says, but no longer than the close timeout (a send stuck behind a peer that reads nothing).
+            if (!await _sendLock.WaitAsync(_options.CloseTimeout).ConfigureAwait(false))
+            {
+                Log.CloseTimeout(_logger, Request.ConnectionId);
+                Abort();
+                return;
+            }
+
             try
             {
                 FrameWriter.WriteFrame(_output, Opcode.Close, true, frame);

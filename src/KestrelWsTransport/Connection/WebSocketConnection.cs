@@ -85,7 +85,10 @@ public sealed partial class WebSocketConnection
 
     private WebSocketAdapter? _adapter;
 
-    /// <summary>Ends the connection at once, without a close handshake. Pending receives return a 1006 Close.</summary>
+    /// <summary>
+    /// Ends the connection at once, without a close handshake. Pending receives return a Close message with the
+    /// connection's close code (1006 unless a close had already been recorded).
+    /// </summary>
     public void Abort()
     {
         if (Interlocked.Exchange(ref _state, StateAborted) == StateAborted)

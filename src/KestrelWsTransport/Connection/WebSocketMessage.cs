@@ -34,8 +34,9 @@ public readonly struct WebSocketMessage
     public ReadOnlySequence<byte> Payload { get; }
 
     /// <summary>
-    /// For Close: the close code. 1000-4999 as the peer sent it; <see cref="WebSocketCloseStatus.Empty"/> (1005) if it sent
-    /// none; 1006 if the connection ended without a close handshake; 1002/1007/1009 if the server failed the connection.
+    /// For Close: the close code of the connection, the first one recorded: 1000-4999 as the peer sent it;
+    /// <see cref="WebSocketCloseStatus.Empty"/> (1005) if it sent none; 1002/1007/1009 if the server failed the
+    /// connection; the server's own code if the server closed first; 1006 if the connection ended without any close.
     /// </summary>
     public WebSocketCloseStatus? CloseStatus { get; }
 

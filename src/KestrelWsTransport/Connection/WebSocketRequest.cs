@@ -7,6 +7,15 @@ public enum WebSocketRoute
 {
     /// <summary>An HTTP/1.1 upgrade answered by the transport on the connection itself, before Kestrel's HTTP layer.</summary>
     Connection,
+
+    /// <summary>
+    /// An HTTP/1.1 upgrade that reached Kestrel's HTTP pipeline (for example a later request on a keep-alive connection)
+    /// and was bridged by <c>app.UseWebSocketTransport()</c>.
+    /// </summary>
+    Http1Upgrade,
+
+    /// <summary>An HTTP/2 extended CONNECT (RFC 8441) bridged by <c>app.UseWebSocketTransport()</c>.</summary>
+    Http2ExtendedConnect,
 }
 
 /// <summary>The upgrade request a WebSocket came with. Immutable; safe to keep for the life of the connection.</summary>

@@ -29,7 +29,7 @@ internal static class WebSocketSession
         {
             await endpoint.Handler(connection, connection.ConnectionClosed).ConfigureAwait(false);
         }
-        catch (OperationCanceledException) when (connection.ConnectionClosed.IsCancellationRequested)
+        catch (Exception ex) when (ex is OperationCanceledException or IOException && connection.ConnectionClosed.IsCancellationRequested)
         {
             // The handler stopped because the peer went away: not an application failure.
         }

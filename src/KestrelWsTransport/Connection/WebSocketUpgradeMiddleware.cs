@@ -20,7 +20,6 @@ internal sealed class WebSocketUpgradeMiddleware
     private readonly WebSocketTransportMetrics _metrics;
     private readonly WebSocketHeartbeat _heartbeat;
     private readonly ILogger _logger;
-    private int _activeConnections;
 
     public WebSocketUpgradeMiddleware(ConnectionDelegate? next, WebSocketTransportOptions options, WebSocketTransportMetrics metrics, WebSocketHeartbeat heartbeat, ILogger logger)
     {
@@ -40,14 +39,22 @@ internal sealed class WebSocketUpgradeMiddleware
             return;
         }
 
-        if (await SniffAsync(context).ConfigureAwait(false) is not { } result)
+        var (outcome, result) = await SniffAsync(context).ConfigureAwait(false);
+        switch (outcome)
         {
-            return;
+            case SniffOutcome.PassThrough:
+                await PassAsync(context, result.PassReason).ConfigureAwait(false);
+                return;
+            case SniffOutcome.Reject:
+                await RejectAsync(context, result.Rejection).ConfigureAwait(false);
+                return;
+            case SniffOutcome.NeedMoreData:
+                // The peer reset or vanished mid-head: nothing to answer, nobody to hand it to.
+                return;
         }
 
-        if (_options.MaxConcurrentConnections is { } max && Interlocked.Increment(ref _activeConnections) > max)
+        if (!_options.TryAcquireConnection())
         {
-            Interlocked.Decrement(ref _activeConnections);
             await RejectAsync(context, HandshakeRejection.TooManyConnections).ConfigureAwait(false);
             return;
         }
@@ -58,18 +65,16 @@ internal sealed class WebSocketUpgradeMiddleware
         }
         finally
         {
-            if (_options.MaxConcurrentConnections is not null)
-            {
-                Interlocked.Decrement(ref _activeConnections);
-            }
+            _options.ReleaseConnection();
         }
     }
 
     /// <summary>
-    /// Reads until the first bytes decide the connection. Returns the handshake for an upgrade to accept, or null when the
-    /// connection was already handed on or refused. The timeout's timer lives only as long as the sniffing.
+    /// Reads until the first bytes decide the connection, and leaves the input as the decision needs it: nothing
+    /// consumed or examined for a pass, the head consumed for an upgrade. Acting on the decision is the caller's job, so
+    /// the timeout's timer is gone before HTTP runs. <see cref="SniffOutcome.NeedMoreData"/> means the peer is gone.
     /// </summary>
-    private async ValueTask<HandshakeResult?> SniffAsync(ConnectionContext context)
+    private async ValueTask<(SniffOutcome Outcome, HandshakeResult Result)> SniffAsync(ConnectionContext context)
     {
         var input = context.Transport.Input;
         var sniffer = new HandshakeSniffer();
@@ -80,7 +85,6 @@ internal sealed class WebSocketUpgradeMiddleware
             timeout.CancelAfter(_options.HandshakeTimeout);
         }
 
-        var sawBytes = false;
         while (true)
         {
             System.IO.Pipelines.ReadResult read;
@@ -90,21 +94,24 @@ internal sealed class WebSocketUpgradeMiddleware
             }
             catch (OperationCanceledException) when (timeout.IsCancellationRequested)
             {
-                if (!sawBytes)
+                if (!sniffer.IsMappedPath)
                 {
-                    // Nothing was examined, so HTTP's first read sees the connection exactly as it was.
-                    await PassAsync(context, PassReason.NoData).ConfigureAwait(false);
-                }
-                else
-                {
-                    await RejectAsync(context, HandshakeRejection.HandshakeTimeout).ConfigureAwait(false);
+                    // Nothing of ours so far (no bytes, or a request line still coming): HTTP and its own timeouts take
+                    // it. Bytes already seen were only examined, and the slow client's next bytes wake HTTP's read.
+                    result.PassReason = PassReason.NoData;
+                    return (SniffOutcome.PassThrough, result);
                 }
 
-                return null;
+                result.Rejection = HandshakeRejection.HandshakeTimeout;
+                return (SniffOutcome.Reject, result);
+            }
+            catch (Exception ex) when (ex is IOException or ConnectionAbortedException)
+            {
+                Log.TransportFailure(_logger, context.ConnectionId, ex);
+                return (SniffOutcome.NeedMoreData, result);
             }
 
             var buffer = read.Buffer;
-            sawBytes |= !buffer.IsEmpty;
             var outcome = buffer.IsEmpty ? SniffOutcome.NeedMoreData : sniffer.Sniff(buffer, _options, ref result);
 
             switch (outcome)
@@ -117,24 +124,22 @@ internal sealed class WebSocketUpgradeMiddleware
                 case SniffOutcome.NeedMoreData:
                     // The peer finished sending before the head was complete. HTTP can say what it makes of it.
                     input.AdvanceTo(buffer.Start, buffer.Start);
-                    await PassAsync(context, PassReason.NotHttp11).ConfigureAwait(false);
-                    return null;
+                    result.PassReason = PassReason.NotHttp11;
+                    return (SniffOutcome.PassThrough, result);
 
                 case SniffOutcome.PassThrough:
                     // Examined nothing: HTTP's first read must return these bytes at once (Http2PrefaceConnectionMiddleware does the same).
                     input.AdvanceTo(buffer.Start, buffer.Start);
-                    await PassAsync(context, result.PassReason).ConfigureAwait(false);
-                    return null;
+                    return (outcome, result);
 
                 case SniffOutcome.Reject:
                     input.AdvanceTo(buffer.Start, buffer.End);
-                    await RejectAsync(context, result.Rejection).ConfigureAwait(false);
-                    return null;
+                    return (outcome, result);
             }
 
             // Upgrade: consume the head only; frames that came in the same read stay for the engine.
             input.AdvanceTo(buffer.GetPosition(result.HeadLength));
-            return result;
+            return (outcome, result);
         }
     }
 

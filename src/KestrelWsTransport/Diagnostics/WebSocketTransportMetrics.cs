@@ -33,7 +33,7 @@ internal sealed class WebSocketTransportMetrics : IDisposable
         _messagesSent = _meter.CreateCounter<long>("kestrelws.messages.sent", "{message}", "Data messages sent.");
         _bytesReceived = _meter.CreateCounter<long>("kestrelws.bytes.received", "By", "Payload bytes of data messages received.");
         _bytesSent = _meter.CreateCounter<long>("kestrelws.bytes.sent", "By", "Payload bytes of data messages sent.");
-        _closes = _meter.CreateCounter<long>("kestrelws.closes", "{connection}", "WebSockets ended, tagged with the close code (1006 when aborted).");
+        _closes = _meter.CreateCounter<long>("kestrelws.closes", "{connection}", "WebSockets ended, tagged with the connection's close code (the first recorded; 1006 when none was).");
         _passedToHttp = _meter.CreateCounter<long>("kestrelws.passed_to_http", "{connection}", "Connections the sniffer handed to HTTP, tagged with the reason.");
         _duration = _meter.CreateHistogram<double>("kestrelws.connection.duration", "s", "How long WebSockets stayed open.");
     }
@@ -64,9 +64,14 @@ internal sealed class WebSocketTransportMetrics : IDisposable
         _bytesReceived.Add(bytes);
     }
 
-    public void MessageSent(long bytes)
+    /// <summary>Counts the bytes of every part sent, and the message once, with its last part.</summary>
+    public void DataSent(long bytes, bool endOfMessage)
     {
-        _messagesSent.Add(1);
+        if (endOfMessage)
+        {
+            _messagesSent.Add(1);
+        }
+
         _bytesSent.Add(bytes);
     }
 

@@ -123,34 +123,35 @@ internal static class HeaderValidator
                 state.Version13 = value.SequenceEqual("13"u8) && state.VersionCount == 1;
                 break;
             case 22 when Ascii.EqualsIgnoreCase(name, "Sec-WebSocket-Protocol"u8):
-                ChooseProtocol(value, ref state);
+                state.ProtocolIndex = ChooseProtocol(value, state.SubProtocols, state.ProtocolIndex);
                 break;
         }
     }
 
-    private static void ChooseProtocol(ReadOnlySpan<byte> value, ref State state)
+    /// <summary>
+    /// Server preference: of the tokens offered in <paramref name="value"/>, keeps the one that comes first in
+    /// <paramref name="protocols"/>. Returns the better of that index and <paramref name="bestSoFar"/>
+    /// (<see cref="int.MaxValue"/> for none), so several header lines can be folded in.
+    /// </summary>
+    internal static int ChooseProtocol(ReadOnlySpan<byte> value, IList<string> protocols, int bestSoFar)
     {
-        if (state.SubProtocols.Count == 0)
-        {
-            return;
-        }
-
         foreach (var range in value.Split((byte)','))
         {
             var token = Trim(value[range]);
-            // Server preference: keep the offered protocol that comes first in the configured list.
-            for (var i = 0; i < state.SubProtocols.Count && i < state.ProtocolIndex; i++)
+            for (var i = 0; i < protocols.Count && i < bestSoFar; i++)
             {
-                if (Ascii.Equals(token, state.SubProtocols[i]))
+                if (Ascii.Equals(token, protocols[i]))
                 {
-                    state.ProtocolIndex = i;
+                    bestSoFar = i;
                     break;
                 }
             }
         }
+
+        return bestSoFar;
     }
 
-    private static bool ContainsToken(ReadOnlySpan<byte> value, ReadOnlySpan<byte> token)
+    internal static bool ContainsToken(ReadOnlySpan<byte> value, ReadOnlySpan<byte> token)
     {
         foreach (var range in value.Split((byte)','))
         {
@@ -163,7 +164,7 @@ internal static class HeaderValidator
         return false;
     }
 
-    private static bool IsAllowedOrigin(ReadOnlySpan<byte> origin, IList<string> allowed)
+    internal static bool IsAllowedOrigin(ReadOnlySpan<byte> origin, IList<string> allowed)
     {
         foreach (var candidate in allowed)
         {

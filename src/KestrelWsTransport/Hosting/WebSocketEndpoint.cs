@@ -10,6 +10,23 @@ namespace KestrelWsTransport;
 /// <param name="cancellationToken">Fires when the peer is gone or the connection was aborted.</param>
 public delegate Task WebSocketHandler(WebSocketConnection connection, CancellationToken cancellationToken);
 
+/// <summary>What the HTTP bridge does with WebSockets that arrive as HTTP/2 extended CONNECT requests (RFC 8441).</summary>
+public enum Http2WebSocketPolicy
+{
+    /// <summary>Serve them through the bridge, on the same engine and handler as connection-level WebSockets.</summary>
+    Bridge,
+
+    /// <summary>
+    /// Reset the stream with HTTP_1_1_REQUIRED (RFC 9113 section 7) so the client retries over a new HTTP/1.1
+    /// connection, which the connection-level transport serves. Chromium then keeps using HTTP/1.1 for that whole
+    /// origin for the rest of the browser session.
+    /// </summary>
+    RequireHttp11,
+
+    /// <summary>Answer <c>403 Forbidden</c>.</summary>
+    Refuse,
+}
+
 /// <summary>A path served by the transport, with its handler and options.</summary>
 public sealed class WebSocketEndpoint
 {

@@ -23,6 +23,8 @@ public sealed class WebSocketTransportOptions
     private TimeSpan _closeTimeout = TimeSpan.FromSeconds(5);
     private long _maxOutgoingBufferBytes = 16 * 1024 * 1024;
     private int? _maxConcurrentConnections;
+    private int _activeConnections;
+    private Http2WebSocketPolicy _http2Policy = Http2WebSocketPolicy.Bridge;
 
     // A message is handed out as one buffer, so it can be no larger than the largest array.
     private const long MaxBufferBytes = 0x7FFFFFC7;
@@ -41,10 +43,10 @@ public sealed class WebSocketTransportOptions
     }
 
     /// <summary>
-    /// How long a connection may take to send a complete upgrade request once its first byte arrived.
-    /// A client that is too slow gets <c>408 Request Timeout</c> and the connection closes. A connection that sends
-    /// nothing at all within this time is handed to Kestrel's HTTP pipeline, whose own keep-alive timeout applies.
-    /// Defaults to 10 seconds.
+    /// How long, from the moment a connection is accepted, it may take to send a complete upgrade request for a mapped
+    /// path. A client that is too slow gets <c>408 Request Timeout</c> and the connection closes. A connection that has
+    /// not yet shown a request line for a mapped path by then (nothing sent, or a request line still incomplete) is
+    /// handed to Kestrel's HTTP pipeline, whose own timeouts apply. Defaults to 10 seconds.
     /// </summary>
     public TimeSpan HandshakeTimeout
     {
@@ -106,9 +108,11 @@ public sealed class WebSocketTransportOptions
 
     /// <summary>
     /// The most bytes a connection may have queued for a slow peer: messages waiting to be written plus the one being
-    /// flushed. A send that would go past it (while other sends are still queued) fails, and the connection is closed
-    /// with 1008 (Policy Violation) and counted as dropped for backpressure. A single message is always accepted on an
-    /// idle connection, whatever its size. Defaults to 16,777,216 bytes (16 MiB).
+    /// flushed. A send that would go past it (while other sends are still queued) fails with
+    /// <see cref="InvalidOperationException"/> and the connection is aborted at once (a close frame would only queue
+    /// behind the backlog the peer is not reading); it is logged as <c>BackpressureLimit</c> and its close is recorded
+    /// as 1008 (Policy Violation). A single message is always accepted on an idle connection, whatever its size.
+    /// Defaults to 16,777,216 bytes (16 MiB).
     /// </summary>
     public long MaxOutgoingBufferBytes
     {
@@ -117,7 +121,8 @@ public sealed class WebSocketTransportOptions
     }
 
     /// <summary>
-    /// The most WebSockets this transport serves at once (per options instance); further upgrades get
+    /// The most WebSockets served at once with these options (the connection-level transport and the HTTP bridge share
+    /// the count when they share the options registered in DI); further upgrades get
     /// <c>503 Service Unavailable</c>. <see langword="null"/> means unlimited. Kestrel's own MaxConcurrentConnections still
     /// applies to every connection. Defaults to <see langword="null"/>.
     /// </summary>
@@ -125,6 +130,17 @@ public sealed class WebSocketTransportOptions
     {
         get => _maxConcurrentConnections;
         set => _maxConcurrentConnections = value is null or > 0 ? value : throw new ArgumentOutOfRangeException(nameof(value), "Must be positive or null.");
+    }
+
+    /// <summary>
+    /// What the HTTP bridge (<c>app.UseWebSocketTransport()</c>) does with a WebSocket that arrives as an HTTP/2 extended
+    /// CONNECT (RFC 8441), as browsers send it on an HTTP/2 connection they already hold. Defaults to
+    /// <see cref="Http2WebSocketPolicy.Bridge"/>.
+    /// </summary>
+    public Http2WebSocketPolicy Http2Policy
+    {
+        get => _http2Policy;
+        set => _http2Policy = Enum.IsDefined(value) ? value : throw new ArgumentOutOfRangeException(nameof(value));
     }
 
     /// <summary>
@@ -154,9 +170,9 @@ public sealed class WebSocketTransportOptions
     {
         ArgumentNullException.ThrowIfNull(path);
         ArgumentNullException.ThrowIfNull(handler);
-        if (!path.StartsWith('/'))
+        if (!path.StartsWith('/') || !Ascii.IsValid(path) || path.Contains('?'))
         {
-            throw new ArgumentException("The path must start with '/'.", nameof(path));
+            throw new ArgumentException("The path must start with '/', hold no query, and be ASCII (map the percent-encoded form of other characters).", nameof(path));
         }
 
         foreach (var existing in _endpoints)
@@ -171,6 +187,44 @@ public sealed class WebSocketTransportOptions
         configure?.Invoke(endpointOptions);
         _endpoints.Add(new WebSocketEndpoint(path, handler, endpointOptions));
         return this;
+    }
+
+    /// <summary>Counts a WebSocket against <see cref="MaxConcurrentConnections"/>; false when the limit is reached.</summary>
+    internal bool TryAcquireConnection()
+    {
+        if (_maxConcurrentConnections is not { } max)
+        {
+            return true;
+        }
+
+        if (Interlocked.Increment(ref _activeConnections) <= max)
+        {
+            return true;
+        }
+
+        Interlocked.Decrement(ref _activeConnections);
+        return false;
+    }
+
+    internal void ReleaseConnection()
+    {
+        if (_maxConcurrentConnections is not null)
+        {
+            Interlocked.Decrement(ref _activeConnections);
+        }
+    }
+
+    internal WebSocketEndpoint? FindEndpoint(string path)
+    {
+        foreach (var endpoint in _endpoints)
+        {
+            if (string.Equals(endpoint.Path, path, StringComparison.OrdinalIgnoreCase))
+            {
+                return endpoint;
+            }
+        }
+
+        return null;
     }
 
     internal WebSocketEndpoint? FindEndpoint(ReadOnlySpan<byte> path)
@@ -198,6 +252,7 @@ public sealed class WebSocketTransportOptions
         _closeTimeout = source._closeTimeout;
         _maxOutgoingBufferBytes = source._maxOutgoingBufferBytes;
         _maxConcurrentConnections = source._maxConcurrentConnections;
+        _http2Policy = source._http2Policy;
         foreach (var origin in source.AllowedOrigins)
         {
             AllowedOrigins.Add(origin);

@@ -70,6 +70,7 @@ public sealed class TestKestrel : IAsyncDisposable
         builder.WebHost.ConfigureKestrel(listen);
 
         var application = builder.Build();
+        application.UseWebSocketTransport();
         application.MapGet("/", (HttpContext c) => $"hello over HTTP/{c.Request.Protocol}");
         application.MapGet("/echo", () => "plain GET on the WebSocket path");
         app?.Invoke(application);
