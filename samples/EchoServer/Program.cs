@@ -5,8 +5,11 @@ var builder = WebApplication.CreateBuilder(args);
 
 var chat = new ChatRoom();
 builder.Services.AddSingleton(chat);
+// permessage-deflate on /echo, so compression clients and suites can exercise it; `--EchoServer:Compression false`
+// turns it off.
+var compressEcho = builder.Configuration.GetValue("EchoServer:Compression", true);
 builder.Services.AddWebSocketTransport(builder.Configuration.GetSection("WebSocketTransport"), ws => ws
-    .Map("/echo", Echo.RunAsync)
+    .Map("/echo", Echo.RunAsync, e => e.Compression = new WebSocketCompressionOptions { Enabled = compressEcho })
     .Map("/chat", chat.RunAsync));
 
 // Every configured address (--urls, ASPNETCORE_URLS, Kestrel:Endpoints, https with the certificate from

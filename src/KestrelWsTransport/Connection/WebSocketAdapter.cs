@@ -91,6 +91,16 @@ internal sealed class WebSocketAdapter : WebSocket
     public override Task SendAsync(ArraySegment<byte> buffer, WebSocketMessageType messageType, bool endOfMessage, CancellationToken cancellationToken)
         => SendAsync(buffer.AsMemory(), messageType, endOfMessage, cancellationToken).AsTask();
 
+    public override ValueTask SendAsync(ReadOnlyMemory<byte> buffer, WebSocketMessageType messageType, WebSocketMessageFlags messageFlags, CancellationToken cancellationToken)
+    {
+        if (messageType == WebSocketMessageType.Close)
+        {
+            throw new ArgumentOutOfRangeException(nameof(messageType), "Use CloseAsync or CloseOutputAsync.");
+        }
+
+        return _connection.SendAsync(new ReadOnlySequence<byte>(buffer), messageType, messageFlags, cancellationToken);
+    }
+
     public override ValueTask SendAsync(ReadOnlyMemory<byte> buffer, WebSocketMessageType messageType, bool endOfMessage, CancellationToken cancellationToken)
     {
         if (messageType == WebSocketMessageType.Close)

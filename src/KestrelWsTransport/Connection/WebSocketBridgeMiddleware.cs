@@ -97,6 +97,11 @@ internal sealed class WebSocketBridgeMiddleware
                 context.Response.Headers.SecWebSocketProtocol = result.SubProtocol;
             }
 
+            if (result.Deflate is { } deflate)
+            {
+                context.Response.Headers.SecWebSocketExtensions = deflate.ToResponse();
+            }
+
             RemoveHttpLimits(context);
             var stream = await connect.AcceptAsync().ConfigureAwait(false);
             await RunAsync(context, stream, endpoint, result, WebSocketRoute.Http2ExtendedConnect, route).ConfigureAwait(false);
@@ -129,6 +134,11 @@ internal sealed class WebSocketBridgeMiddleware
                 headers.SecWebSocketProtocol = result.SubProtocol;
             }
 
+            if (result.Deflate is { } deflate)
+            {
+                headers.SecWebSocketExtensions = deflate.ToResponse();
+            }
+
             RemoveHttpLimits(context);
             var stream = await upgrade.UpgradeAsync().ConfigureAwait(false);
             await RunAsync(context, stream, endpoint, result, WebSocketRoute.Http1Upgrade, route).ConfigureAwait(false);
@@ -159,7 +169,7 @@ internal sealed class WebSocketBridgeMiddleware
             route);
 
         await using var pipe = new StreamDuplexPipe(stream);
-        var connection = new WebSocketConnection(pipe, request, _options, _metrics, _logger, context.Abort);
+        var connection = new WebSocketConnection(pipe, request, _options, _metrics, _logger, context.Abort, WebSocketUpgradeMiddleware.Deflate(endpoint, _options, result));
         await using var aborted = context.RequestAborted.Register(static s => ((WebSocketConnection)s!).SignalPeerGone(), connection).ConfigureAwait(false);
         await WebSocketSession.RunAsync(connection, endpoint, _metrics, _heartbeat, _logger, _stopping).ConfigureAwait(false);
     }

@@ -25,7 +25,11 @@ public sealed partial class WebSocketConnection
     private byte[]? _assembly;
     private int _assemblyLength;
     private bool _inFragmentedMessage;
+    private bool _fragmentedCompressed;
     private Opcode _fragmentedOpcode;
+
+    // The inflated form of the last compressed message handed out.
+    private byte[]? _inflated;
     private Utf8Validator _utf8;
 
     private WebSocketMessage? _finalMessage;
@@ -109,6 +113,9 @@ public sealed partial class WebSocketConnection
                     case Opcode.Close:
                         return await OnCloseFrameAsync(payload).ConfigureAwait(false);
 
+                    case Opcode.Text or Opcode.Binary when header.Fin && header.ReservedBits != 0:
+                        return await InflateMessageAsync(header.Opcode, payload).ConfigureAwait(false);
+
                     case Opcode.Text or Opcode.Binary when header.Fin:
                         if (header.Opcode == Opcode.Text && !IsValidUtf8(payload))
                         {
@@ -124,11 +131,13 @@ public sealed partial class WebSocketConnection
                         {
                             _inFragmentedMessage = true;
                             _fragmentedOpcode = header.Opcode;
+                            _fragmentedCompressed = header.ReservedBits != 0;
                             _utf8.Reset();
                         }
 
                         Append(payload);
-                        if (_fragmentedOpcode == Opcode.Text && !AppendUtf8(payload, header.Fin))
+                        // Compressed text is validated once inflated; plain text fails fast, fragment by fragment.
+                        if (_fragmentedOpcode == Opcode.Text && !_fragmentedCompressed && !AppendUtf8(payload, header.Fin))
                         {
                             return await FailAsync(WebSocketCloseStatus.InvalidPayloadData, "Invalid UTF-8 in a text message").ConfigureAwait(false);
                         }
@@ -139,6 +148,11 @@ public sealed partial class WebSocketConnection
                         }
 
                         _inFragmentedMessage = false;
+                        if (_fragmentedCompressed)
+                        {
+                            return await InflateMessageAsync(_fragmentedOpcode, new ReadOnlySequence<byte>(_assembly!, 0, _assemblyLength)).ConfigureAwait(false);
+                        }
+
                         _metrics.MessageReceived(_assemblyLength);
                         return new WebSocketMessage(ToMessageType(_fragmentedOpcode), new ReadOnlySequence<byte>(_assembly!, 0, _assemblyLength));
                 }
@@ -167,7 +181,7 @@ public sealed partial class WebSocketConnection
     {
         payload = default;
         failure = null;
-        var status = FrameReader.TryReadHeader(_buffer, _inFragmentedMessage, _options.MaxFrameBytes, out header, out var closeStatus, out var reason);
+        var status = FrameReader.TryReadHeader(_buffer, _inFragmentedMessage, _options.MaxFrameBytes, out header, out var closeStatus, out var reason, _deflate is not null);
         if (status == FrameReadStatus.NeedMoreData)
         {
             return false;
@@ -203,6 +217,33 @@ public sealed partial class WebSocketConnection
 
         _buffer = _buffer.Slice(payload.End);
         return true;
+    }
+
+    /// <summary>
+    /// Inflates a compressed message (RFC 7692 section 7.2.2) into pooled memory, never past MaxMessageBytes: a deflate
+    /// bomb is cut at the limit with 1009, corrupt data fails the connection with 1007.
+    /// </summary>
+    private async ValueTask<WebSocketMessage> InflateMessageAsync(Opcode opcode, ReadOnlySequence<byte> compressed)
+    {
+        var result = _deflate!.Decompress(compressed, _options.MaxMessageBytes, ref _inflated, out var length);
+        if (result == Compression.InflateResult.TooBig)
+        {
+            return await FailAsync(WebSocketCloseStatus.MessageTooBig, "Message too big once decompressed").ConfigureAwait(false);
+        }
+
+        if (result == Compression.InflateResult.Corrupt)
+        {
+            return await FailAsync(WebSocketCloseStatus.InvalidPayloadData, "Invalid compressed data").ConfigureAwait(false);
+        }
+
+        var payload = new ReadOnlySequence<byte>(_inflated!, 0, length);
+        if (opcode == Opcode.Text && !System.Text.Unicode.Utf8.IsValid(_inflated.AsSpan(0, length)))
+        {
+            return await FailAsync(WebSocketCloseStatus.InvalidPayloadData, "Invalid UTF-8 in a text message").ConfigureAwait(false);
+        }
+
+        _metrics.MessageReceived(length);
+        return new WebSocketMessage(ToMessageType(opcode), payload);
     }
 
     private async ValueTask<WebSocketMessage> OnCloseFrameAsync(ReadOnlySequence<byte> payload)
@@ -341,6 +382,12 @@ public sealed partial class WebSocketConnection
     /// <summary>The assembled message was handed out by the previous receive; its memory goes back to the pool now.</summary>
     private void ReturnAssembly()
     {
+        if (_inflated is not null)
+        {
+            ArrayPool<byte>.Shared.Return(_inflated);
+            _inflated = null;
+        }
+
         if (!_inFragmentedMessage && _assembly is not null)
         {
             ArrayPool<byte>.Shared.Return(_assembly);

@@ -23,11 +23,19 @@ public sealed partial class WebSocketConnection
     /// </summary>
     /// <exception cref="InvalidOperationException">A close frame was already sent, or the outgoing buffer limit was hit.</exception>
     public ValueTask SendAsync(ReadOnlyMemory<byte> payload, WebSocketMessageType messageType, bool endOfMessage = true, CancellationToken cancellationToken = default)
-        => SendDataAsync(new ReadOnlySequence<byte>(payload), messageType, endOfMessage, cancellationToken);
+        => SendDataAsync(new ReadOnlySequence<byte>(payload), messageType, endOfMessage, compressible: true, cancellationToken);
 
     /// <summary>Sends a message whose payload is a sequence (for example one just received, to echo it).</summary>
     public ValueTask SendAsync(ReadOnlySequence<byte> payload, WebSocketMessageType messageType, bool endOfMessage = true, CancellationToken cancellationToken = default)
-        => SendDataAsync(payload, messageType, endOfMessage, cancellationToken);
+        => SendDataAsync(payload, messageType, endOfMessage, compressible: true, cancellationToken);
+
+    /// <summary>
+    /// Sends a message with the runtime's flags: <see cref="WebSocketMessageFlags.EndOfMessage"/>, and
+    /// <see cref="WebSocketMessageFlags.DisableCompression"/> to send this message uncompressed even when permessage-deflate
+    /// was negotiated (for secrets mixed with attacker-chosen data: CRIME/BREACH).
+    /// </summary>
+    public ValueTask SendAsync(ReadOnlySequence<byte> payload, WebSocketMessageType messageType, WebSocketMessageFlags flags, CancellationToken cancellationToken = default)
+        => SendDataAsync(payload, messageType, (flags & WebSocketMessageFlags.EndOfMessage) != 0, (flags & WebSocketMessageFlags.DisableCompression) == 0, cancellationToken);
 
     /// <summary>Sends <paramref name="text"/> as one text message (encodes it to UTF-8 in pooled memory).</summary>
     public async ValueTask SendTextAsync(string text, CancellationToken cancellationToken = default)
@@ -99,7 +107,7 @@ public sealed partial class WebSocketConnection
         await TrySendCloseFrameAsync(closeStatus, statusDescription, cancellationToken).ConfigureAwait(false);
     }
 
-    private ValueTask SendDataAsync(ReadOnlySequence<byte> payload, WebSocketMessageType messageType, bool endOfMessage, CancellationToken cancellationToken)
+    private ValueTask SendDataAsync(ReadOnlySequence<byte> payload, WebSocketMessageType messageType, bool endOfMessage, bool compressible, CancellationToken cancellationToken)
     {
         if (messageType is not (WebSocketMessageType.Text or WebSocketMessageType.Binary))
         {
@@ -120,11 +128,11 @@ public sealed partial class WebSocketConnection
             throw new InvalidOperationException($"The outgoing buffer limit of {_options.MaxOutgoingBufferBytes} bytes was exceeded; the connection was closed.");
         }
 
-        return SendDataCoreAsync(payload, messageType == WebSocketMessageType.Text ? Opcode.Text : Opcode.Binary, endOfMessage, cancellationToken);
+        return SendDataCoreAsync(payload, messageType == WebSocketMessageType.Text ? Opcode.Text : Opcode.Binary, endOfMessage, compressible, cancellationToken);
     }
 
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
-    private async ValueTask SendDataCoreAsync(ReadOnlySequence<byte> payload, Opcode opcode, bool endOfMessage, CancellationToken cancellationToken)
+    private async ValueTask SendDataCoreAsync(ReadOnlySequence<byte> payload, Opcode opcode, bool endOfMessage, bool compressible, CancellationToken cancellationToken)
     {
         var length = payload.Length;
         try
@@ -152,7 +160,17 @@ public sealed partial class WebSocketConnection
                     wireOpcode = opcode;
                 }
 
-                FrameWriter.WriteFrame(_output, wireOpcode, endOfMessage, payload);
+                // Whole messages over the threshold are compressed (under the lock: the compressor's window is shared);
+                // messages sent in parts go uncompressed, which RFC 7692 allows message by message.
+                if (_deflate is not null && compressible && endOfMessage && !_sendingFragmented && length >= _deflate.MinMessageBytes)
+                {
+                    WriteCompressed(wireOpcode, payload);
+                }
+                else
+                {
+                    FrameWriter.WriteFrame(_output, wireOpcode, endOfMessage, payload);
+                }
+
                 _sendingFragmented = !endOfMessage;
                 _sendingOpcode = opcode;
                 await _output.FlushAsync(cancellationToken).ConfigureAwait(false);
@@ -167,6 +185,23 @@ public sealed partial class WebSocketConnection
         finally
         {
             Interlocked.Add(ref _queuedSendBytes, -length);
+        }
+    }
+
+    private void WriteCompressed(Opcode opcode, in ReadOnlySequence<byte> payload)
+    {
+        byte[]? compressed = null;
+        try
+        {
+            var length = _deflate!.Compress(payload, ref compressed);
+            FrameWriter.WriteFrame(_output, opcode, true, compressed.AsSpan(0, length), compressed: true);
+        }
+        finally
+        {
+            if (compressed is not null)
+            {
+                ArrayPool<byte>.Shared.Return(compressed);
+            }
         }
     }
 

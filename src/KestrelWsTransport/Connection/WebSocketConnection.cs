@@ -30,6 +30,7 @@ public sealed partial class WebSocketConnection
     private readonly WebSocketTransportMetrics _metrics;
     private readonly ILogger _logger;
     private readonly Action? _abortTransport;
+    private readonly Compression.PerMessageDeflate? _deflate;
     private readonly CancellationTokenSource _peerGone = new();
     private readonly long _openedAt = Environment.TickCount64;
 
@@ -45,8 +46,10 @@ public sealed partial class WebSocketConnection
         WebSocketTransportOptions options,
         WebSocketTransportMetrics metrics,
         ILogger logger,
-        Action? abortTransport)
+        Action? abortTransport,
+        Compression.PerMessageDeflate? deflate = null)
     {
+        _deflate = deflate;
         _input = transport.Input;
         _output = transport.Output;
         Request = request;
@@ -68,6 +71,9 @@ public sealed partial class WebSocketConnection
 
     /// <summary>The close reason that went with <see cref="CloseStatus"/>.</summary>
     public string? CloseStatusDescription => _closeDescription;
+
+    /// <summary>The permessage-deflate response agreed in the handshake, or <see langword="null"/> when uncompressed.</summary>
+    public string? Extensions => _deflate?.Parameters.ToResponse();
 
     /// <summary>The state in <see cref="System.Net.WebSockets.WebSocketState"/> terms.</summary>
     public WebSocketState State => Volatile.Read(ref _state) switch
@@ -147,6 +153,7 @@ public sealed partial class WebSocketConnection
             }
 
             ReleaseReceiveBuffers();
+            _deflate?.Dispose();
             var status = _closeStatus ?? AbnormalClosure;
             var duration = TimeSpan.FromMilliseconds(Environment.TickCount64 - _openedAt);
             _metrics.ConnectionClosed((int)status, duration);

@@ -147,7 +147,7 @@ internal sealed class WebSocketUpgradeMiddleware
     {
         var endpoint = result.Endpoint!;
         var output = context.Transport.Output;
-        HandshakeResponseWriter.WriteAccept(output, result.Accept, result.SubProtocol);
+        HandshakeResponseWriter.WriteAccept(output, result.Accept, result.SubProtocol, result.Deflate?.ToResponse());
         await output.FlushAsync().ConfigureAwait(false);
 
         var tls = context.Features.Get<ITlsHandshakeFeature>();
@@ -167,11 +167,14 @@ internal sealed class WebSocketUpgradeMiddleware
         _metrics.Handshake("accepted", "connection");
         Log.UpgradeAccepted(_logger, context.ConnectionId, endpoint.Path, "connection", result.SubProtocol);
 
-        var connection = new WebSocketConnection(context.Transport, request, _options, _metrics, _logger, context.Abort);
+        var connection = new WebSocketConnection(context.Transport, request, _options, _metrics, _logger, context.Abort, Deflate(endpoint, _options, result));
         using var closedRegistration = context.ConnectionClosed.Register(static s => ((WebSocketConnection)s!).SignalPeerGone(), connection);
         var stopping = context.Features.Get<IConnectionLifetimeNotificationFeature>()?.ConnectionClosedRequested ?? default;
         await WebSocketSession.RunAsync(connection, endpoint, _metrics, _heartbeat, _logger, stopping).ConfigureAwait(false);
     }
+
+    internal static Compression.PerMessageDeflate? Deflate(WebSocketEndpoint endpoint, WebSocketTransportOptions options, HandshakeResult result) =>
+        result.Deflate is { } parameters ? new Compression.PerMessageDeflate(parameters, endpoint.Options.Compression ?? options.Compression) : null;
 
     private Task PassAsync(ConnectionContext context, PassReason reason)
     {

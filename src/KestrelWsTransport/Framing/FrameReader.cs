@@ -15,6 +15,7 @@ internal static class FrameReader
     /// for a server without extensions: reserved bits clear, a defined opcode, client frames masked,
     /// control frames unfragmented and at most 125 bytes, continuation only inside a fragmented message,
     /// no new data frame inside one, and the 64-bit length with its most significant bit clear.
+    /// RSV1 is allowed, on the first frame of a data message only, when <paramref name="compressionNegotiated"/>.
     /// A payload over <paramref name="maxFramePayload"/> is refused with 1009 as soon as the length is known,
     /// before any of it is buffered.
     /// </summary>
@@ -24,7 +25,8 @@ internal static class FrameReader
         long maxFramePayload,
         out FrameHeader header,
         out WebSocketCloseStatus error,
-        out string? errorReason)
+        out string? errorReason,
+        bool compressionNegotiated = false)
     {
         header = default;
         error = default;
@@ -58,9 +60,16 @@ internal static class FrameReader
         var masked = (b1 & 0x80) != 0;
         var length7 = b1 & 0x7F;
 
-        if (rsv != 0)
+        // RSV1 means "compressed" once permessage-deflate is negotiated (RFC 7692 section 6), and only on the first
+        // frame of a data message; RSV2 and RSV3 have no meaning here.
+        if (rsv != 0 && (!compressionNegotiated || rsv != 0x40))
         {
             return Fail(WebSocketCloseStatus.ProtocolError, "Reserved bits set without a negotiated extension", out error, out errorReason);
+        }
+
+        if (rsv != 0 && (((byte)opcode & 0x8) != 0 || opcode == Opcode.Continuation))
+        {
+            return Fail(WebSocketCloseStatus.ProtocolError, "RSV1 on a control or continuation frame", out error, out errorReason);
         }
 
         if (!opcode.IsDefined())

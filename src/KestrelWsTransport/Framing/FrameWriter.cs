@@ -20,9 +20,9 @@ internal static class FrameWriter
     /// +-+-+-+-+-------+-+-------------+ - - - - - - - - - - - - - - - +
     /// </code>
     /// </summary>
-    public static int WriteHeader(Span<byte> destination, Opcode opcode, bool fin, long payloadLength)
+    public static int WriteHeader(Span<byte> destination, Opcode opcode, bool fin, long payloadLength, bool compressed = false)
     {
-        destination[0] = (byte)((fin ? 0x80 : 0) | (byte)opcode);
+        destination[0] = (byte)((fin ? 0x80 : 0) | (compressed ? 0x40 : 0) | (byte)opcode);
         if (payloadLength <= 125)
         {
             destination[1] = (byte)payloadLength;
@@ -45,11 +45,11 @@ internal static class FrameWriter
     public static int HeaderLength(long payloadLength) => payloadLength <= 125 ? 2 : payloadLength <= ushort.MaxValue ? 4 : 10;
 
     /// <summary>Writes a whole frame (header and payload) to <paramref name="output"/> without flushing.</summary>
-    public static void WriteFrame(IBufferWriter<byte> output, Opcode opcode, bool fin, ReadOnlySpan<byte> payload)
+    public static void WriteFrame(IBufferWriter<byte> output, Opcode opcode, bool fin, ReadOnlySpan<byte> payload, bool compressed = false)
     {
         var headerLength = HeaderLength(payload.Length);
         var span = output.GetSpan(headerLength + Math.Min(payload.Length, 4096));
-        WriteHeader(span, opcode, fin, payload.Length);
+        WriteHeader(span, opcode, fin, payload.Length, compressed);
         if (span.Length - headerLength >= payload.Length)
         {
             // Small frames: header and payload in one span, one Advance.

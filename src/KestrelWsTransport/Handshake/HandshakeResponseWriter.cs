@@ -7,7 +7,7 @@ namespace KestrelWsTransport.Handshake;
 internal static class HandshakeResponseWriter
 {
     /// <summary>RFC 6455 section 4.2.2 step 5.</summary>
-    public static void WriteAccept(IBufferWriter<byte> output, ReadOnlySpan<byte> accept, string? subProtocol)
+    public static void WriteAccept(IBufferWriter<byte> output, ReadOnlySpan<byte> accept, string? subProtocol, string? extensions = null)
     {
         Write(output, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: "u8);
         Write(output, accept);
@@ -17,6 +17,12 @@ internal static class HandshakeResponseWriter
             var span = output.GetSpan(subProtocol.Length);
             var written = Encoding.ASCII.GetBytes(subProtocol, span);
             output.Advance(written);
+        }
+
+        if (extensions is not null)
+        {
+            Write(output, "\r\nSec-WebSocket-Extensions: "u8);
+            Write(output, Encoding.ASCII.GetBytes(extensions));
         }
 
         Write(output, "\r\n\r\n"u8);

@@ -29,6 +29,9 @@ internal struct HandshakeResult
 
     public AcceptKeyBuffer Accept;
 
+    /// <summary>The agreed permessage-deflate parameters, or null when the WebSocket runs uncompressed.</summary>
+    public KestrelWsTransport.Compression.DeflateParameters? Deflate;
+
     /// <summary>Headers the endpoint asked to capture, or null.</summary>
     public List<KeyValuePair<string, string>>? CapturedHeaders;
 }

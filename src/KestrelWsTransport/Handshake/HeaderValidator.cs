@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Text;
+using KestrelWsTransport.Compression;
 
 namespace KestrelWsTransport.Handshake;
 
@@ -18,6 +19,7 @@ internal static class HeaderValidator
             AllowedOrigins = endpoint.Options.AllowedOrigins ?? options.AllowedOrigins,
             SubProtocols = endpoint.Options.SubProtocols ?? options.SubProtocols,
             Captured = endpoint.Options.CapturedHeaders,
+            Compression = endpoint.Options.Compression ?? options.Compression,
             ProtocolIndex = int.MaxValue,
         };
         state.CaptureAll = state.Captured.Contains("*");
@@ -122,6 +124,13 @@ internal static class HeaderValidator
                 state.VersionCount++;
                 state.Version13 = value.SequenceEqual("13"u8) && state.VersionCount == 1;
                 break;
+            case 24 when Ascii.EqualsIgnoreCase(name, "Sec-WebSocket-Extensions"u8):
+                if (result.Deflate is null && state.Compression is { Enabled: true } compression && ZLibNative.IsAvailable
+                    && DeflateNegotiation.TryNegotiate(value, compression, out var deflate))
+                {
+                    result.Deflate = deflate;
+                }
+                break;
             case 22 when Ascii.EqualsIgnoreCase(name, "Sec-WebSocket-Protocol"u8):
                 state.ProtocolIndex = ChooseProtocol(value, state.SubProtocols, state.ProtocolIndex);
                 break;
@@ -197,6 +206,7 @@ internal static class HeaderValidator
         public IList<string> AllowedOrigins;
         public IList<string> SubProtocols;
         public ISet<string> Captured;
+        public WebSocketCompressionOptions Compression;
         public bool CaptureAll;
         public int HostCount;
         public bool UpgradeWebSocket;

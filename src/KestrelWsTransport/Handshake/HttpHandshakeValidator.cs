@@ -55,6 +55,19 @@ internal static class HttpHandshakeValidator
         }
 
         result.SubProtocol = best == int.MaxValue ? null : protocols[best];
+
+        var compression = endpoint.Options.Compression ?? options.Compression;
+        if (compression.Enabled && Compression.ZLibNative.IsAvailable)
+        {
+            foreach (var line in headers.SecWebSocketExtensions)
+            {
+                if (line is not null && Compression.DeflateNegotiation.TryNegotiate(Encoding.ASCII.GetBytes(line), compression, out var deflate))
+                {
+                    result.Deflate = deflate;
+                    break;
+                }
+            }
+        }
         result.Endpoint = endpoint;
         result.QueryString = request.QueryString.HasValue ? request.QueryString.Value![1..] : null;
 

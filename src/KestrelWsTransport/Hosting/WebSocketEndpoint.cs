@@ -66,6 +66,12 @@ public sealed class WebSocketEndpointOptions
     public IList<string>? SubProtocols { get; set; }
 
     /// <summary>
+    /// permessage-deflate on this path; <see langword="null"/> (the default) uses
+    /// <see cref="WebSocketTransportOptions.Compression"/>.
+    /// </summary>
+    public WebSocketCompressionOptions? Compression { get; set; }
+
+    /// <summary>
     /// Request headers copied into <see cref="WebSocketRequest.Headers"/> (names compared case-insensitively; <c>*</c>
     /// copies all). The handshake is parsed where it lies in the connection's buffer, so only the headers named here
     /// become strings. Defaults to empty: no header is copied.

@@ -158,6 +158,12 @@ public sealed class WebSocketTransportOptions
     /// </summary>
     public IList<string> SubProtocols { get; } = new List<string>();
 
+    /// <summary>
+    /// permessage-deflate for every endpoint that does not set its own (<see cref="WebSocketEndpointOptions.Compression"/>).
+    /// Off by default (<see cref="WebSocketCompressionOptions.Enabled"/> is false).
+    /// </summary>
+    public WebSocketCompressionOptions Compression { get; private set; } = new();
+
     /// <summary>The endpoints mapped with <see cref="Map(string, WebSocketHandler, Action{WebSocketEndpointOptions}?)"/>.</summary>
     public IReadOnlyList<WebSocketEndpoint> Endpoints => _endpoints;
 
@@ -253,6 +259,7 @@ public sealed class WebSocketTransportOptions
         _maxOutgoingBufferBytes = source._maxOutgoingBufferBytes;
         _maxConcurrentConnections = source._maxConcurrentConnections;
         _http2Policy = source._http2Policy;
+        Compression = source.Compression.Clone();
         foreach (var origin in source.AllowedOrigins)
         {
             AllowedOrigins.Add(origin);

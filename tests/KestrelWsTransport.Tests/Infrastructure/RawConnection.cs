@@ -154,10 +154,11 @@ public sealed class RawConnection : IAsyncDisposable
     }
 
     /// <summary>Reads one server frame (server frames are never masked).</summary>
-    public async Task<(bool Fin, byte Opcode, byte[] Payload)> ReadFrameAsync()
+    public async Task<(bool Fin, byte Opcode, byte[] Payload, bool Rsv1)> ReadFrameAsync()
     {
         await EnsureAsync(2);
         var fin = (_pending[0] & 0x80) != 0;
+        var rsv1 = (_pending[0] & 0x40) != 0;
         var opcode = (byte)(_pending[0] & 0x0F);
         Assert.That(_pending[1] & 0x80, Is.Zero, "server frames must not be masked");
         long length = _pending[1] & 0x7F;
@@ -178,7 +179,7 @@ public sealed class RawConnection : IAsyncDisposable
         await EnsureAsync(offset + (int)length);
         var payload = _pending.GetRange(offset, (int)length).ToArray();
         _pending.RemoveRange(0, offset + (int)length);
-        return (fin, opcode, payload);
+        return (fin, opcode, payload, rsv1);
     }
 
     /// <summary>Reads a close frame and returns its code (1005 if it had none) and reason.</summary>
