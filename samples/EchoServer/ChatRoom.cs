@@ -40,11 +40,13 @@ public sealed class ChatRoom
 
     private async Task BroadcastAsync(string text)
     {
+        // Encoded once, written to every member as the same bytes.
+        var message = WebSocketPreparedMessage.Create(System.Text.Encoding.UTF8.GetBytes(text), WebSocketMessageType.Text);
         foreach (var member in _members.Keys)
         {
             try
             {
-                await member.SendTextAsync(text);
+                await member.SendAsync(message);
             }
             catch (InvalidOperationException)
             {

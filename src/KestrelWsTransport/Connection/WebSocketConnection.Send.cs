@@ -37,6 +37,53 @@ public sealed partial class WebSocketConnection
     public ValueTask SendAsync(ReadOnlySequence<byte> payload, WebSocketMessageType messageType, WebSocketMessageFlags flags, CancellationToken cancellationToken = default)
         => SendDataAsync(payload, messageType, (flags & WebSocketMessageFlags.EndOfMessage) != 0, (flags & WebSocketMessageFlags.DisableCompression) == 0, cancellationToken);
 
+    /// <summary>
+    /// Sends a message encoded once for many connections (see <see cref="WebSocketPreparedMessage"/>): its bytes are copied
+    /// to the output as they are, compressed or not as this connection's negotiation allows.
+    /// </summary>
+    public async ValueTask SendAsync(WebSocketPreparedMessage message, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(message);
+        if (_closeSent != 0 || IsAborted)
+        {
+            throw new InvalidOperationException("The WebSocket is closing or closed; no more messages can be sent.");
+        }
+
+        var frame = message.FrameFor(_deflate?.Parameters);
+        var queued = Interlocked.Add(ref _queuedSendBytes, frame.Length);
+        if (queued > _options.MaxOutgoingBufferBytes && queued != frame.Length)
+        {
+            Interlocked.Add(ref _queuedSendBytes, -frame.Length);
+            DropSlowPeer();
+            throw new InvalidOperationException($"The outgoing buffer limit of {_options.MaxOutgoingBufferBytes} bytes was exceeded; the connection was closed.");
+        }
+
+        try
+        {
+            await _sendLock.WaitAsync(cancellationToken).ConfigureAwait(false);
+            try
+            {
+                if (_closeSent != 0 || _sendingFragmented)
+                {
+                    throw new InvalidOperationException("The WebSocket is closing, or a message sent in parts is not finished.");
+                }
+
+                _output.Write(frame.Span);
+                await _output.FlushAsync(cancellationToken).ConfigureAwait(false);
+            }
+            finally
+            {
+                _sendLock.Release();
+            }
+
+            _metrics.DataSent(message.PayloadLength, endOfMessage: true);
+        }
+        finally
+        {
+            Interlocked.Add(ref _queuedSendBytes, -frame.Length);
+        }
+    }
+
     /// <summary>Sends <paramref name="text"/> as one text message (encodes it to UTF-8 in pooled memory).</summary>
     public async ValueTask SendTextAsync(string text, CancellationToken cancellationToken = default)
     {

@@ -25,6 +25,11 @@ public class CompressionTests
             ClientMaxWindowBits = 9,
         });
         o.Map("/plain", TestKestrel.EchoAsync, e => e.Compression = new WebSocketCompressionOptions { Enabled = false });
+        o.Map("/broadcast", async (connection, ct) =>
+        {
+            await connection.SendAsync(Prepared.Value, ct);
+            await TestKestrel.EchoAsync(connection, ct);
+        });
         o.Map("/secret", async (connection, ct) =>
         {
             var secret = Encoding.UTF8.GetBytes(new string('s', 1000));
@@ -119,6 +124,24 @@ public class CompressionTests
         Assert.That(frame.Rsv1, Is.True, "the echo is compressed");
         Assert.That(frame.Payload.Length, Is.LessThan(text.Length / 3));
         Assert.That(Encoding.UTF8.GetString(Inflate(frame.Payload)), Is.EqualTo(text));
+    }
+
+    private static readonly Lazy<WebSocketPreparedMessage> Prepared = new(() =>
+        WebSocketPreparedMessage.Create(Encoding.UTF8.GetBytes(JsonLike(500)), WebSocketMessageType.Text, new WebSocketCompressionOptions { Enabled = true }));
+
+    [TestCase("permessage-deflate; server_no_context_takeover", true)]
+    [TestCase("permessage-deflate", false)]
+    [TestCase(null, false)]
+    public async Task PreparedMessageGoesCompressedOnlyWhereTheNegotiationAllowsIt(string? offer, bool expectCompressed)
+    {
+        await using var raw = await RawConnection.ConnectAsync(_server.Port);
+        await raw.SendAsync(RawConnection.UpgradeRequest("/broadcast", extraHeaders: offer is null ? null : $"Sec-WebSocket-Extensions: {offer}\r\n"));
+        Assert.That((await raw.ReadResponseAsync()).StatusCode, Is.EqualTo(101));
+        var frame = await raw.ReadFrameAsync();
+        Assert.That(frame.Rsv1, Is.EqualTo(expectCompressed));
+        var text = Encoding.UTF8.GetString(expectCompressed ? Inflate(frame.Payload) : frame.Payload);
+        Assert.That(text, Is.EqualTo(JsonLike(500)));
+        Assert.That(Prepared.Value.HasCompressedForm, Is.True);
     }
 
     [Test]
