@@ -26,6 +26,7 @@ public sealed partial class WebSocketConnection
     private int _assemblyLength;
     private bool _inFragmentedMessage;
     private bool _fragmentedCompressed;
+    private int _fragmentCount;
     private Opcode _fragmentedOpcode;
 
     // The inflated form of the last compressed message handed out.
@@ -132,7 +133,13 @@ public sealed partial class WebSocketConnection
                             _inFragmentedMessage = true;
                             _fragmentedOpcode = header.Opcode;
                             _fragmentedCompressed = header.ReservedBits != 0;
+                            _fragmentCount = 0;
                             _utf8.Reset();
+                        }
+
+                        if (++_fragmentCount > _options.MaxFragmentsPerMessage)
+                        {
+                            return await FailAsync(WebSocketCloseStatus.PolicyViolation, "Too many fragments in one message").ConfigureAwait(false);
                         }
 
                         Append(payload);

@@ -18,6 +18,9 @@ public sealed class WebSocketTransportOptions
     // Node's ws and gws both default to 100 MiB / 16 MiB; 16 MiB keeps one connection from holding more than that.
     private long _maxMessageBytes = 16 * 1024 * 1024;
     private long _maxFrameBytes = 16 * 1024 * 1024;
+    // Autobahn's largest fragmentation case (4 MiB in 64-byte fragments) is 65,536 fragments; more than that is a flood,
+    // each fragment costing a header parse for a byte or nothing.
+    private int _maxFragmentsPerMessage = 65_536;
     private TimeSpan _keepAliveInterval = TimeSpan.FromSeconds(30);
     private TimeSpan _keepAliveTimeout = TimeSpan.FromSeconds(30);
     private TimeSpan _closeTimeout = TimeSpan.FromSeconds(5);
@@ -73,6 +76,16 @@ public sealed class WebSocketTransportOptions
     {
         get => _maxFrameBytes;
         set => _maxFrameBytes = value is > 0 and <= MaxBufferBytes ? value : throw new ArgumentOutOfRangeException(nameof(value), "Must be positive and at most Array.MaxLength.");
+    }
+
+    /// <summary>
+    /// The most frames one message may arrive in. One more fails the connection with close code 1008 (Policy Violation).
+    /// Defaults to 65,536.
+    /// </summary>
+    public int MaxFragmentsPerMessage
+    {
+        get => _maxFragmentsPerMessage;
+        set => _maxFragmentsPerMessage = value > 0 ? value : throw new ArgumentOutOfRangeException(nameof(value), "Must be positive.");
     }
 
     /// <summary>
@@ -253,6 +266,7 @@ public sealed class WebSocketTransportOptions
         _handshakeTimeout = source._handshakeTimeout;
         _maxMessageBytes = source._maxMessageBytes;
         _maxFrameBytes = source._maxFrameBytes;
+        _maxFragmentsPerMessage = source._maxFragmentsPerMessage;
         _keepAliveInterval = source._keepAliveInterval;
         _keepAliveTimeout = source._keepAliveTimeout;
         _closeTimeout = source._closeTimeout;
