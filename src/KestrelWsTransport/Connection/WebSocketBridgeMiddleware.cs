@@ -40,7 +40,11 @@ internal sealed class WebSocketBridgeMiddleware
 
     public Task InvokeAsync(HttpContext context)
     {
-        var endpoint = _options.FindEndpoint(context.Request.Path.Value ?? string.Empty);
+        // Match the raw request target, as the connection-level sniffer does, so a path is mapped the same way on every
+        // route (percent-encoded forms included).
+        var target = context.Features.Get<IHttpRequestFeature>()?.RawTarget ?? context.Request.Path.Value ?? string.Empty;
+        var query = target.IndexOf('?');
+        var endpoint = _options.FindEndpoint(query < 0 ? target : target[..query]);
         if (endpoint is null)
         {
             return _next(context);
@@ -151,7 +155,8 @@ internal sealed class WebSocketBridgeMiddleware
 
     private async Task RunAsync(HttpContext context, Stream stream, WebSocketEndpoint endpoint, HandshakeResult result, WebSocketRoute route, string routeTag)
     {
-        var connectionId = context.Connection.Id;
+        // Several WebSockets can share one HTTP/2 connection: the request's trace id (connection id and stream) tells them apart.
+        var connectionId = context.TraceIdentifier;
         _metrics.Handshake("accepted", routeTag);
         Log.UpgradeAccepted(_logger, connectionId, endpoint.Path, routeTag, result.SubProtocol);
 

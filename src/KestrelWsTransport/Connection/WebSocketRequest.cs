@@ -47,7 +47,10 @@ public sealed class WebSocketRequest
         Route = route;
     }
 
-    /// <summary>Kestrel's id of the underlying connection, as it appears in Kestrel's own logs.</summary>
+    /// <summary>
+    /// Identifies the WebSocket in logs: Kestrel's connection id at connection level; for the HTTP bridge, the request's
+    /// trace identifier (connection id and stream), since several WebSockets can share one HTTP/2 connection.
+    /// </summary>
     public string ConnectionId { get; }
 
     /// <summary>The mapped path that matched, for example <c>/echo</c>.</summary>
