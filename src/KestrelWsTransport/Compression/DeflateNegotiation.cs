@@ -3,7 +3,15 @@ using System.Text;
 namespace KestrelWsTransport.Compression;
 
 /// <summary>The permessage-deflate parameters both sides agreed on.</summary>
-internal readonly record struct DeflateParameters(bool ServerNoContextTakeover, bool ClientNoContextTakeover, int ServerMaxWindowBits, int ClientMaxWindowBits)
+/// <param name="ServerNoContextTakeover">The server starts every message with an empty window.</param>
+/// <param name="ClientNoContextTakeover">The client starts every message with an empty window.</param>
+/// <param name="ServerMaxWindowBits">The window the server compresses with.</param>
+/// <param name="ClientMaxWindowBits">The largest window the client may compress with.</param>
+/// <param name="ServerMaxWindowBitsOffered">
+/// The client's offer named <c>server_max_window_bits</c>: RFC 7692 section 7.1.2.1 accepts it only by answering with
+/// the parameter, even at 15.
+/// </param>
+internal readonly record struct DeflateParameters(bool ServerNoContextTakeover, bool ClientNoContextTakeover, int ServerMaxWindowBits, int ClientMaxWindowBits, bool ServerMaxWindowBitsOffered = false)
 {
     /// <summary>The <c>Sec-WebSocket-Extensions</c> response value.</summary>
     public string ToResponse()
@@ -19,7 +27,7 @@ internal readonly record struct DeflateParameters(bool ServerNoContextTakeover, 
             text.Append("; client_no_context_takeover");
         }
 
-        if (ServerMaxWindowBits < 15)
+        if (ServerMaxWindowBits < 15 || ServerMaxWindowBitsOffered)
         {
             text.Append("; server_max_window_bits=").Append(ServerMaxWindowBits);
         }
@@ -144,7 +152,8 @@ internal static class DeflateNegotiation
             serverNoContext || !options.ServerContextTakeover,
             clientNoContext || !options.ClientContextTakeover,
             server,
-            client);
+            client,
+            serverBitsSeen);
         return true;
     }
 

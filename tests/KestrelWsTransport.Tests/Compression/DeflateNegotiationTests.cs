@@ -18,6 +18,7 @@ public class DeflateNegotiationTests
     [TestCase("permessage-deflate; client_max_window_bits", "permessage-deflate")]
     [TestCase("PerMessage-Deflate ;  server_no_context_takeover ; client_no_context_takeover", "permessage-deflate; server_no_context_takeover; client_no_context_takeover")]
     [TestCase("permessage-deflate; server_max_window_bits=10", "permessage-deflate; server_max_window_bits=10")]
+    [TestCase("permessage-deflate; server_max_window_bits=15", "permessage-deflate; server_max_window_bits=15")]
     [TestCase("permessage-deflate; server_max_window_bits=\"12\"", "permessage-deflate; server_max_window_bits=12")]
     [TestCase("permessage-deflate; client_max_window_bits=9", "permessage-deflate; client_max_window_bits=9")]
     [TestCase("x-webkit-deflate-frame, permessage-deflate; client_max_window_bits", "permessage-deflate")]
