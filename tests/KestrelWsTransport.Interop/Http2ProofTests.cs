@@ -252,6 +252,13 @@ public sealed partial class Http2ProofTests
             Assert.That(error, Does.Contain("HTTP_1_1_REQUIRED"), $"HTTP/2.0 {policy}: the stream reset reaches the caller");
         }
 
+        // The sample's log arrives through its stdout pipe: wait (bounded) for the second reset line before counting.
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
+        while (Matches(server, ResetRegex()).Count < 2 && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(50);
+        }
+
         Assert.That(Matches(server, ResetRegex()), Has.Count.EqualTo(2), "both attempts were reset by the policy");
         Assert.That(Matches(server, AcceptedRegex("/echo", "connection")), Is.Empty, "ClientWebSocket did not retry over HTTP/1.1 by itself");
 
