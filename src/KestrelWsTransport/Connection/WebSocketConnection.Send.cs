@@ -50,13 +50,7 @@ public sealed partial class WebSocketConnection
         }
 
         var frame = message.FrameFor(_deflate?.Parameters);
-        var queued = Interlocked.Add(ref _queuedSendBytes, frame.Length);
-        if (queued > _options.MaxOutgoingBufferBytes && queued != frame.Length)
-        {
-            Interlocked.Add(ref _queuedSendBytes, -frame.Length);
-            DropSlowPeer();
-            throw new InvalidOperationException($"The outgoing buffer limit of {_options.MaxOutgoingBufferBytes} bytes was exceeded; the connection was closed.");
-        }
+        ReserveOutgoing(frame.Length);
 
         try
         {
@@ -166,14 +160,7 @@ public sealed partial class WebSocketConnection
             throw new InvalidOperationException("The WebSocket is closing or closed; no more messages can be sent.");
         }
 
-        var length = payload.Length;
-        var queued = Interlocked.Add(ref _queuedSendBytes, length);
-        if (queued > _options.MaxOutgoingBufferBytes && queued != length)
-        {
-            Interlocked.Add(ref _queuedSendBytes, -length);
-            DropSlowPeer();
-            throw new InvalidOperationException($"The outgoing buffer limit of {_options.MaxOutgoingBufferBytes} bytes was exceeded; the connection was closed.");
-        }
+        ReserveOutgoing(payload.Length);
 
         return SendDataCoreAsync(payload, messageType == WebSocketMessageType.Text ? Opcode.Text : Opcode.Binary, endOfMessage, compressible, cancellationToken);
     }
@@ -323,6 +310,21 @@ public sealed partial class WebSocketConnection
         catch (Exception ex) when (ex is IOException or InvalidOperationException or Microsoft.AspNetCore.Connections.ConnectionAbortedException)
         {
             Log.TransportFailure(_logger, Request.ConnectionId, ex);
+        }
+    }
+
+    /// <summary>
+    /// Counts <paramref name="length"/> bytes as queued for the peer. Past MaxOutgoingBufferBytes (with other sends still
+    /// queued) the peer is dropped and the send fails; the caller gives the bytes back once they are flushed.
+    /// </summary>
+    private void ReserveOutgoing(long length)
+    {
+        var queued = Interlocked.Add(ref _queuedSendBytes, length);
+        if (queued > _options.MaxOutgoingBufferBytes && queued != length)
+        {
+            Interlocked.Add(ref _queuedSendBytes, -length);
+            DropSlowPeer();
+            throw new InvalidOperationException($"The outgoing buffer limit of {_options.MaxOutgoingBufferBytes} bytes was exceeded; the connection was closed.");
         }
     }
 
