@@ -119,6 +119,13 @@ internal struct HandshakeSniffer
             }
 
             var target = rest[..space];
+            // RFC 9112 section 3.2: a request target is visible ASCII. Anything else (NUL, DEL, raw UTF-8) is for HTTP
+            // to refuse with 400, never to reach a handler's query string.
+            if (target.ContainsAnyExceptInRange((byte)0x21, (byte)0x7E))
+            {
+                return Pass(ref result, PassReason.NotHttp11);
+            }
+
             var version = rest[(space + 1)..];
             if (!version.SequenceEqual("HTTP/1.1"u8))
             {

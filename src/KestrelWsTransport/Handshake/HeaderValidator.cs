@@ -84,6 +84,14 @@ internal static class HeaderValidator
         }
 
         line = line[..^1];
+
+        // RFC 9110 section 5.5 and RFC 9112 section 2.2: no bare CR or NUL in a field line.
+        if (line.IndexOfAny((byte)'\r', (byte)0) >= 0)
+        {
+            state.Malformed = true;
+            return;
+        }
+
         var colon = line.IndexOf((byte)':');
         if (colon <= 0 || line[colon - 1] is (byte)' ' or (byte)'\t' || line[0] is (byte)' ' or (byte)'\t')
         {
@@ -92,6 +100,12 @@ internal static class HeaderValidator
         }
 
         var name = line[..colon];
+        if (name.IndexOfAnyExcept(TokenChars) >= 0)
+        {
+            state.Malformed = true;
+            return;
+        }
+
         var value = Trim(line[(colon + 1)..]);
 
         if (state.CaptureAll || (state.Captured.Count > 0 && IsCaptured(name, state.Captured)))
@@ -198,6 +212,10 @@ internal static class HeaderValidator
 
         return false;
     }
+
+    /// <summary>tchar of RFC 9110 section 5.6.2: the bytes a field name may hold.</summary>
+    private static readonly System.Buffers.SearchValues<byte> TokenChars = System.Buffers.SearchValues.Create(
+        "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"u8);
 
     private static ReadOnlySpan<byte> Trim(ReadOnlySpan<byte> value) => value.Trim(" \t"u8);
 

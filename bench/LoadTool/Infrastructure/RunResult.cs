@@ -1,0 +1,194 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using HdrHistogram;
+using Spectre.Console;
+
+namespace LoadTool.Infrastructure;
+
+/// <summary>What one run measured; written as JSON (--json) and read back by the report command.</summary>
+internal sealed class RunResult
+{
+    public static readonly JsonSerializerOptions Json = new()
+    {
+        WriteIndented = true,
+        PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
+        DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+    };
+
+    public string Label { get; set; } = "";
+    public string Scenario { get; set; } = "";
+    public string Client { get; set; } = "";
+    public string Url { get; set; } = "";
+    public DateTimeOffset StartedAt { get; set; }
+    public string Command { get; set; } = "";
+    public Dictionary<string, string> Settings { get; set; } = new();
+
+    /// <summary>Where the load tool's socket completions run (inline on the epoll thread, or the thread pool).</summary>
+    public string SocketCompletions { get; set; } = "";
+
+    public double ElapsedSeconds { get; set; }
+    public long? Messages { get; set; }
+    public double? MessagesPerSecond { get; set; }
+    public double? MegabytesPerSecond { get; set; }
+    public long? Handshakes { get; set; }
+    public double? HandshakesPerSecond { get; set; }
+    public long Errors { get; set; }
+    public string? FirstError { get; set; }
+    public LatencySummary? Latency { get; set; }
+
+    public double LoadToolCpuSeconds { get; set; }
+    public double LoadToolCpuPercent { get; set; }
+    public double? ServerCpuSeconds { get; set; }
+    public double? ServerCpuPercent { get; set; }
+
+    /// <summary>Messages (or handshakes, or MB for bulk) per second of server CPU time.</summary>
+    public double? PerServerCpuSecond { get; set; }
+
+    public IdleResult? Idle { get; set; }
+
+    /// <summary>The headline figure of the scenario, the one the report compares.</summary>
+    [JsonIgnore]
+    public double? Primary => Scenario switch
+    {
+        "echo" => MessagesPerSecond,
+        "bulk" => MegabytesPerSecond,
+        "handshake" => HandshakesPerSecond,
+        "idle" => Idle?.KiBPerConnection,
+        "broadcast" => MessagesPerSecond,
+        _ => null,
+    };
+
+    [JsonIgnore]
+    public string PrimaryUnit => Scenario switch
+    {
+        "echo" => "msg/s",
+        "bulk" => "MB/s",
+        "handshake" => "handshakes/s",
+        "idle" => "KiB/conn",
+        "broadcast" => "delivered msg/s",
+        _ => "",
+    };
+
+    public void Print()
+    {
+        var table = new Table().Border(TableBorder.Rounded).Title($"[bold]{Markup.Escape(Scenario)}[/] {Markup.Escape(Label)}");
+        table.AddColumn("figure");
+        table.AddColumn(new TableColumn("value").RightAligned());
+        void Row(string name, string? value)
+        {
+            if (value is not null)
+            {
+                table.AddRow(Markup.Escape(name), Markup.Escape(value));
+            }
+        }
+
+        Row("url", Url);
+        Row("client", $"{Client} (socket completions: {SocketCompletions})");
+        foreach (var (key, value) in Settings)
+        {
+            Row(key, value);
+        }
+
+        Row("measured", $"{ElapsedSeconds:F1} s");
+        Row("messages", Messages?.ToString("N0"));
+        Row("messages/s", MessagesPerSecond?.ToString("N0"));
+        Row("MB/s (payload echoed, 10^6 B)", MegabytesPerSecond?.ToString("N1"));
+        Row("handshakes", Handshakes?.ToString("N0"));
+        Row("handshakes/s", HandshakesPerSecond?.ToString("N0"));
+        if (Latency is { Count: > 0 } l)
+        {
+            Row("latency p50 / p90 / p99 / p99.9 / max (µs)", $"{l.P50Us:N0} / {l.P90Us:N0} / {l.P99Us:N0} / {l.P999Us:N0} / {l.MaxUs:N0}");
+        }
+
+        Row("errors", Errors.ToString("N0") + (FirstError is null ? "" : $" (first: {FirstError})"));
+        Row("load tool CPU", $"{LoadToolCpuSeconds:F1} s = {LoadToolCpuPercent:F0}% of one core");
+        Row("server CPU", ServerCpuSeconds is { } s ? $"{s:F1} s = {ServerCpuPercent:F0}% of one core" : null);
+        Row($"per server CPU-second", PerServerCpuSecond?.ToString("N0"));
+        if (Idle is { } idle)
+        {
+            Row("connections opened / failed", $"{idle.Opened:N0} / {idle.FailedToOpen:N0}");
+            Row("connections that echoed", $"{idle.Echoed:N0}");
+            Row("server RSS before / after (KiB)", $"{idle.ServerRssBeforeKiB:N0} / {idle.ServerRssAfterKiB:N0}");
+            Row("server memory per connection", idle.KiBPerConnection is { } k ? $"{k:N2} KiB" : null);
+            Row("server open files", idle.ServerOpenFiles?.ToString("N0"));
+            Row("load tool RSS (KiB)", idle.ClientRssKiB?.ToString("N0"));
+        }
+
+        AnsiConsole.Write(table);
+    }
+
+    public async Task SaveAsync(string? path)
+    {
+        if (path is null)
+        {
+            return;
+        }
+
+        var directory = Path.GetDirectoryName(Path.GetFullPath(path));
+        if (directory is not null)
+        {
+            Directory.CreateDirectory(directory);
+        }
+
+        await File.WriteAllTextAsync(path, JsonSerializer.Serialize(this, Json)).ConfigureAwait(false);
+    }
+}
+
+internal sealed class LatencySummary
+{
+    public long Count { get; set; }
+    public double MeanUs { get; set; }
+    public long P50Us { get; set; }
+    public long P90Us { get; set; }
+    public long P99Us { get; set; }
+    public long P999Us { get; set; }
+    public long MaxUs { get; set; }
+
+    public static LatencySummary? From(HistogramBase? histogram) => histogram is null || histogram.TotalCount == 0 ? null : new LatencySummary
+    {
+        Count = histogram.TotalCount,
+        MeanUs = Math.Round(histogram.GetMean(), 1),
+        P50Us = histogram.GetValueAtPercentile(50),
+        P90Us = histogram.GetValueAtPercentile(90),
+        P99Us = histogram.GetValueAtPercentile(99),
+        P999Us = histogram.GetValueAtPercentile(99.9),
+        MaxUs = histogram.GetMaxValue(),
+    };
+}
+
+internal sealed class IdleResult
+{
+    public int Requested { get; set; }
+    public int Opened { get; set; }
+    public int FailedToOpen { get; set; }
+    public int Echoed { get; set; }
+    public long? ServerRssBeforeKiB { get; set; }
+    public long? ServerRssAfterKiB { get; set; }
+    public double? KiBPerConnection { get; set; }
+    public int? ServerOpenFiles { get; set; }
+    public long? ClientRssKiB { get; set; }
+}
+
+/// <summary>Latency in microseconds, from Stopwatch ticks, into histograms that never throw on an outlier.</summary>
+internal static class Latency
+{
+    public const long HighestMicroseconds = 60_000_000;
+
+    public static LongHistogram NewHistogram() => new(HighestMicroseconds, 3);
+
+    public static long Microseconds(long ticks) => ticks * 1_000_000 / System.Diagnostics.Stopwatch.Frequency;
+
+    public static void Record(LongHistogram histogram, long microseconds) =>
+        histogram.RecordValue(Math.Clamp(microseconds, 0, HighestMicroseconds));
+
+    public static LongHistogram Merge(IEnumerable<LongHistogram> histograms)
+    {
+        var total = NewHistogram();
+        foreach (var h in histograms)
+        {
+            total.Add(h);
+        }
+
+        return total;
+    }
+}

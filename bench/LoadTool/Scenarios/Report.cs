@@ -1,0 +1,190 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using LoadTool.Infrastructure;
+using Spectre.Console;
+
+namespace LoadTool.Scenarios;
+
+/// <summary>Reads run results (JSON), takes the median per server and scenario, and prints the ratio table.</summary>
+internal static class Report
+{
+    private static readonly string[] ScenarioOrder = ["echo", "bulk", "handshake", "idle", "broadcast"];
+
+    public static async Task<int> RunAsync(IReadOnlyList<string> inputs, string subject, string? markdownPath, string? jsonPath)
+    {
+        foreach (var input in inputs)
+        {
+            if (!Directory.Exists(input) && !File.Exists(input))
+            {
+                throw new UsageException($"'{input}' is neither a file nor a folder.");
+            }
+        }
+
+        var files = inputs.SelectMany(i => Directory.Exists(i) ? Directory.EnumerateFiles(i, "*.json", SearchOption.AllDirectories) : [i])
+            .Where(f => !f.EndsWith("summary.json", StringComparison.Ordinal))
+            .OrderBy(f => f, StringComparer.Ordinal)
+            .ToList();
+        var results = new List<RunResult>();
+        foreach (var file in files)
+        {
+            var result = JsonSerializer.Deserialize<RunResult>(await File.ReadAllTextAsync(file).ConfigureAwait(false), RunResult.Json);
+            if (result?.Primary is not null)
+            {
+                results.Add(result);
+            }
+        }
+
+        if (results.Count == 0)
+        {
+            throw new UsageException("No run results found.");
+        }
+
+        var labels = results.Select(r => r.Label).Distinct().OrderBy(l => l == subject ? 0 : 1).ThenBy(l => l, StringComparer.Ordinal).ToList();
+        var scenarios = results.Select(r => r.Scenario).Distinct().OrderBy(s => Array.IndexOf(ScenarioOrder, s)).ToList();
+        var others = labels.Where(l => l != subject).ToList();
+
+        var rows = new List<SummaryRow>();
+        foreach (var scenario in scenarios)
+        {
+            var cells = new Dictionary<string, Cell>();
+            foreach (var label in labels)
+            {
+                var runs = results.Where(r => r.Scenario == scenario && r.Label == label).ToList();
+                if (runs.Count > 0)
+                {
+                    cells[label] = new Cell(
+                        runs.Count,
+                        Median(runs.Select(r => r.Primary!.Value)),
+                        runs.Select(r => r.Primary!.Value).Min(),
+                        runs.Select(r => r.Primary!.Value).Max(),
+                        MedianOrNull(runs.Select(r => r.PerServerCpuSecond)),
+                        MedianOrNull(runs.Select(r => r.ServerCpuPercent)),
+                        Median(runs.Select(r => r.LoadToolCpuPercent)),
+                        MedianOrNull(runs.Select(r => (double?)r.Latency?.P99Us)),
+                        runs.Sum(r => r.Errors));
+                }
+            }
+
+            rows.Add(new SummaryRow(scenario, results.First(r => r.Scenario == scenario).PrimaryUnit, cells));
+        }
+
+        Print(rows, labels, others, subject);
+        var markdown = Markdown(rows, labels, others, subject);
+        if (markdownPath is not null)
+        {
+            await File.WriteAllTextAsync(markdownPath, markdown).ConfigureAwait(false);
+        }
+
+        if (jsonPath is not null)
+        {
+            await File.WriteAllTextAsync(jsonPath, JsonSerializer.Serialize(rows, RunResult.Json)).ConfigureAwait(false);
+        }
+
+        return 0;
+    }
+
+    private static void Print(List<SummaryRow> rows, List<string> labels, List<string> others, string subject)
+    {
+        var table = new Table().Border(TableBorder.Rounded).Title("[bold]medians[/]");
+        table.AddColumn("scenario");
+        foreach (var label in labels)
+        {
+            table.AddColumn(new TableColumn(Markup.Escape(label)).RightAligned());
+        }
+
+        foreach (var other in others)
+        {
+            table.AddColumn(new TableColumn(Markup.Escape($"{subject} / {other}")).RightAligned());
+        }
+
+        foreach (var row in rows)
+        {
+            var cells = new List<string> { Markup.Escape($"{row.Scenario} ({row.Unit})") };
+            cells.AddRange(labels.Select(l => row.Cells.TryGetValue(l, out var c) ? Markup.Escape(c.Short()) : "-"));
+            cells.AddRange(others.Select(o => Markup.Escape(Ratio(row, subject, o))));
+            table.AddRow(cells.ToArray());
+        }
+
+        AnsiConsole.Write(table);
+    }
+
+    private static string Markdown(List<SummaryRow> rows, List<string> labels, List<string> others, string subject)
+    {
+        var sb = new StringBuilder();
+        sb.Append("| figure | ").AppendJoin(" | ", labels).Append(" | ").AppendJoin(" | ", others.Select(o => $"{subject} / {o}")).AppendLine(" |");
+        sb.Append("|---|").Append(string.Concat(Enumerable.Repeat("---:|", labels.Count + others.Count))).AppendLine();
+        foreach (var row in rows)
+        {
+            sb.Append($"| {row.Scenario}: {row.Unit} | ")
+                .AppendJoin(" | ", labels.Select(l => row.Cells.TryGetValue(l, out var c) ? c.Describe() : "-"))
+                .Append(" | ")
+                .AppendJoin(" | ", others.Select(o => Ratio(row, subject, o)))
+                .AppendLine(" |");
+        }
+
+        sb.AppendLine();
+        sb.AppendLine("Each cell: median of n runs [min-max]; srv = median server CPU (% of its one core); per CPU-s = the figure per server CPU-second; tool = load tool CPU (% of its core).");
+        return sb.ToString();
+    }
+
+    private static string Ratio(SummaryRow row, string subject, string other) =>
+        row.Cells.TryGetValue(subject, out var s) && row.Cells.TryGetValue(other, out var o) && o.Median != 0
+            ? (s.Median / o.Median).ToString("F2", CultureInfo.InvariantCulture) + "x"
+              + (s.PerServerCpuSecond is { } a && o.PerServerCpuSecond is { } b && b != 0 ? $" ({a / b:F2}x per CPU-s)" : "")
+            : "-";
+
+    private static double Median(IEnumerable<double> values)
+    {
+        var sorted = values.OrderBy(v => v).ToArray();
+        return sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]) / 2;
+    }
+
+    private static double? MedianOrNull(IEnumerable<double?> values)
+    {
+        var present = values.Where(v => v is not null).Select(v => v!.Value).ToList();
+        return present.Count == 0 ? null : Median(present);
+    }
+
+    internal sealed record Cell(
+        int Runs, double Median, double Min, double Max, double? PerServerCpuSecond, double? ServerCpuPercent, double LoadToolCpuPercent, double? P99Us, long Errors)
+    {
+        public string Short() => $"{Format(Median)} (n={Runs})" + (Errors > 0 ? $", {Errors} errors" : "");
+
+        public string Describe()
+        {
+            var text = $"{Format(Median)} (n={Runs}" + (Runs > 1 ? $" [{Format(Min)}-{Format(Max)}]" : "") + ")";
+            if (ServerCpuPercent is { } srv)
+            {
+                text += $"; srv {srv:F0}%";
+            }
+
+            if (PerServerCpuSecond is { } per)
+            {
+                text += $"; per CPU-s {Format(per)}";
+            }
+
+            text += $"; tool {LoadToolCpuPercent:F0}%";
+            if (P99Us is { } p99)
+            {
+                text += $"; p99 {p99:N0} µs";
+            }
+
+            if (Errors > 0)
+            {
+                text += $"; {Errors} errors";
+            }
+
+            return text;
+        }
+
+        private static string Format(double value) => value switch
+        {
+            >= 100_000 => value.ToString("N0", CultureInfo.InvariantCulture),
+            >= 100 => value.ToString("N0", CultureInfo.InvariantCulture),
+            _ => value.ToString("N2", CultureInfo.InvariantCulture),
+        };
+    }
+
+    internal sealed record SummaryRow(string Scenario, string Unit, Dictionary<string, Cell> Cells);
+}

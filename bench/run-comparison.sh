@@ -1,0 +1,151 @@
+#!/usr/bin/env bash
+# Runs KestrelWsTransport (samples/EchoServer), ASP.NET Core's WebSockets middleware (bench/Peers middleware) and a raw
+# Kestrel echo (bench/Peers raw) one after another under the same load from bench/LoadTool, and prints medians and
+# ratios. Each server is pinned to one core and the load tool to the other (taskset), each server is warmed up first,
+# every scenario is measured RUNS times. Results (JSON per run, summary.md, server logs, environment.txt) go to OUT.
+#
+#   bench/run-comparison.sh                          # everything, defaults below (about 10 minutes)
+#   DURATION=5 WARMUP=9 RUNS=1 IDLE_CONNECTIONS=1000 bench/run-comparison.sh   # a quick look
+#   SERVERS="kestrelws middleware" SCENARIOS="echo" bench/run-comparison.sh
+#
+# Settings (environment): DURATION (s measured per run, default 10), WARMUP (s of load per server before the runs,
+# split over the scenarios, default 30), RUNS (default 3), IDLE_CONNECTIONS (default 10000), SCENARIOS (default
+# "echo bulk handshake idle"), SERVERS (default "kestrelws middleware raw"), SERVER_CPU / TOOL_CPU (cores, default 0/1),
+# ECHO_ARGS / BULK_ARGS / HANDSHAKE_ARGS / IDLE_ARGS (extra load tool options), SKIP_BUILD=1 (reuse the last build),
+# OUT (default artifacts/bench/comparison-<time>). DOTNET_* variables (DOTNET_gcServer=0, DOTNET_TieredPGO=0, ...) reach
+# the servers unchanged.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+DURATION=${DURATION:-10}
+WARMUP=${WARMUP:-30}
+RUNS=${RUNS:-3}
+IDLE_CONNECTIONS=${IDLE_CONNECTIONS:-10000}
+SCENARIOS=${SCENARIOS:-"echo bulk handshake idle"}
+SERVERS=${SERVERS:-"kestrelws middleware raw"}
+SERVER_CPU=${SERVER_CPU:-0}
+TOOL_CPU=${TOOL_CPU:-1}
+ECHO_ARGS=${ECHO_ARGS:-"--connections 64 --in-flight 16 --size 32"}
+BULK_ARGS=${BULK_ARGS:-"--connections 8 --in-flight 1 --size 1048576"}
+HANDSHAKE_ARGS=${HANDSHAKE_ARGS:-"--concurrency 32 --size 32"}
+IDLE_ARGS=${IDLE_ARGS:-"--settle 5"}
+OUT=${OUT:-artifacts/bench/comparison-$(date +%Y%m%d-%H%M%S)}
+BIN=artifacts/bench/bin
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
+
+# Idle holds up to 10,000 sockets in each process; the per-process limit here is 20,000.
+ulimit -n 20000
+if (( IDLE_CONNECTIONS + 200 > 20000 )); then
+  echo "IDLE_CONNECTIONS=$IDLE_CONNECTIONS does not fit the 20,000 open-file limit" >&2
+  exit 2
+fi
+
+mkdir -p "$OUT"
+log() { printf '\n=== %s  %s\n' "$(date +%H:%M:%S)" "$*"; }
+
+if [[ ${SKIP_BUILD:-0} != 1 ]]; then
+  log "publishing Release builds to $BIN (a snapshot, so a rebuild by someone else cannot change a running server)"
+  dotnet publish samples/EchoServer -c Release -o "$BIN/echoserver" --nologo -v quiet
+  dotnet publish bench/Peers -c Release -o "$BIN/peers" --nologo -v quiet
+  dotnet publish bench/LoadTool -c Release -o "$BIN/loadtool" --nologo -v quiet
+fi
+
+{
+  echo "started: $(date -Is)"
+  echo "command: ${BASH_SOURCE[0]} (DURATION=$DURATION WARMUP=$WARMUP RUNS=$RUNS IDLE_CONNECTIONS=$IDLE_CONNECTIONS SCENARIOS='$SCENARIOS' SERVERS='$SERVERS')"
+  echo "echo: $ECHO_ARGS | bulk: $BULK_ARGS | handshake: $HANDSHAKE_ARGS | idle: $IDLE_ARGS"
+  echo "git: $(git rev-parse --short HEAD 2>/dev/null) $(git status --porcelain 2>/dev/null | wc -l) changed files"
+  echo "kernel: $(uname -r); cores: $(nproc); cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
+  echo "memory: $(free -m | awk '/Mem:/ {print $2 " MiB total, " $7 " MiB available"}')"
+  echo "dotnet: $(dotnet --version); runtime: $(dotnet --list-runtimes | grep NETCore.App | tail -1)"
+  echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+  env | grep -E '^DOTNET_' | grep -v -E 'TELEMETRY|NOLOGO' || true
+} > "$OUT/environment.txt"
+cat "$OUT/environment.txt"
+
+loadtool() { taskset -c "$TOOL_CPU" dotnet "$BIN/loadtool/LoadTool.dll" "$@"; }
+
+SERVER_PID=""
+stop_server() {
+  if [[ -n $SERVER_PID ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
+    kill -TERM "$SERVER_PID" 2>/dev/null || true
+    for _ in $(seq 100); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$SERVER_PID" 2>/dev/null || true
+    wait "$SERVER_PID" 2>/dev/null || true
+  fi
+  SERVER_PID=""
+}
+trap stop_server EXIT
+
+# Sets PORT, URL, CLIENT and starts the server pinned to SERVER_CPU; SERVER_PID is the dotnet process itself.
+start_server() {
+  local label=$1 log=$2
+  case $label in
+    kestrelws)  PORT=5201; URL=ws://127.0.0.1:$PORT/echo; CLIENT=fast
+                (cd "$BIN/echoserver" && exec taskset -c "$SERVER_CPU" dotnet EchoServer.dll --urls "http://127.0.0.1:$PORT") >"$log" 2>&1 & ;;
+    middleware) PORT=5202; URL=ws://127.0.0.1:$PORT/echo; CLIENT=fast
+                (cd "$BIN/peers" && exec taskset -c "$SERVER_CPU" dotnet Peers.dll middleware --urls "http://127.0.0.1:$PORT") >"$log" 2>&1 & ;;
+    raw)        PORT=5203; URL=tcp://127.0.0.1:$PORT; CLIENT=raw
+                (cd "$BIN/peers" && exec taskset -c "$SERVER_CPU" dotnet Peers.dll raw --urls "http://127.0.0.1:$PORT") >"$log" 2>&1 & ;;
+    *) echo "unknown server $label" >&2; exit 2 ;;
+  esac
+  SERVER_PID=$!
+  for _ in $(seq 200); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then return 0; fi
+    kill -0 "$SERVER_PID" 2>/dev/null || { echo "$label did not start:"; cat "$log"; exit 1; }
+    sleep 0.1
+  done
+  echo "$label is not listening on $PORT after 20 s" >&2
+  exit 1
+}
+
+scenario_args() {
+  case $1 in
+    echo) echo "$ECHO_ARGS" ;;
+    bulk) echo "$BULK_ARGS" ;;
+    handshake) echo "$HANDSHAKE_ARGS" ;;
+  esac
+}
+
+throughput_scenarios=()
+for s in $SCENARIOS; do [[ $s == idle ]] || throughput_scenarios+=("$s"); done
+
+for label in $SERVERS; do
+  if (( ${#throughput_scenarios[@]} > 0 )); then
+    start_server "$label" "$OUT/$label.server.log"
+    log "$label (pid $SERVER_PID, core $SERVER_CPU): warm-up ${WARMUP} s over ${throughput_scenarios[*]}"
+    per=$(( WARMUP / ${#throughput_scenarios[@]} )); (( per > 0 )) || per=1
+    for s in "${throughput_scenarios[@]}"; do
+      # shellcheck disable=SC2046
+      loadtool "$s" "$URL" --client "$CLIENT" $(scenario_args "$s") --warmup 0 --duration "$per" --label "$label" >/dev/null || true
+    done
+    for run in $(seq "$RUNS"); do
+      for s in "${throughput_scenarios[@]}"; do
+        log "$label: $s, run $run of $RUNS"
+        # shellcheck disable=SC2046
+        loadtool "$s" "$URL" --client "$CLIENT" $(scenario_args "$s") --warmup 2 --duration "$DURATION" \
+          --server-pid "$SERVER_PID" --label "$label" --json "$OUT/$label-$s-$run.json" \
+          | grep -E 'messages/s|MB/s|handshakes/s|latency|errors|CPU' || echo "($label $s run $run reported errors or failed)"
+      done
+    done
+    stop_server
+  fi
+
+  if [[ " $SCENARIOS " == *" idle "* ]]; then
+    # A fresh server: its memory before the connections is its idle baseline. A few connections first, so the code
+    # paths are compiled before the baseline is read.
+    start_server "$label" "$OUT/$label.idle.server.log"
+    log "$label (pid $SERVER_PID): idle, $IDLE_CONNECTIONS connections"
+    loadtool idle "$URL" --client "$CLIENT" --connections 200 --settle 1 >/dev/null || true
+    # shellcheck disable=SC2086
+    loadtool idle "$URL" --client "$CLIENT" --connections "$IDLE_CONNECTIONS" $IDLE_ARGS \
+      --server-pid "$SERVER_PID" --label "$label" --json "$OUT/$label-idle-1.json" \
+      | grep -E 'opened|echoed|RSS|per connection|open files|errors' || echo "($label idle reported errors or failed)"
+    stop_server
+  fi
+done
+
+log "summary ($OUT)"
+echo "finished: $(date -Is)" >> "$OUT/environment.txt"
+dotnet "$BIN/loadtool/LoadTool.dll" report "$OUT" --subject kestrelws --markdown "$OUT/summary.md" --json "$OUT/summary.json"
+echo "Markdown table: $OUT/summary.md"
