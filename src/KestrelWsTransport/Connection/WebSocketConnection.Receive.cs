@@ -62,6 +62,8 @@ public sealed partial class WebSocketConnection
         }
     }
 
+    // Pooled like ReceiveAsync: this is the method that waits for data, so without it every wait boxes a state machine.
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private async ValueTask<WebSocketMessage> ReceiveCoreAsync(CancellationToken cancellationToken)
     {
         ReturnAssembly();
