@@ -1,6 +1,6 @@
 namespace KestrelWsTransport.Fuzz;
 
-// Shared by the harness and, linked, by tests/KestrelWsTransport.Tests (see regression/FuzzCorpusTests.cs): no SharpFuzz here.
+// Shared by the harness and, linked, by tests/KestrelWsTransport.Tests (Fuzz/FuzzCorpusTests.cs): no SharpFuzz here.
 
 /// <summary>A property of a parser does not hold for this input.</summary>
 public sealed class PropertyViolation(string message) : Exception(message);

@@ -11,6 +11,9 @@ public sealed partial class WebSocketConnection
     private long _closeSentAtTicks;
     private int _pingInFlight;
 
+    /// <summary>The host-wide token whose firing means "server shutting down" for this connection.</summary>
+    internal CancellationToken ServerStopping { get; set; }
+
     /// <summary>
     /// Called about once a second by <see cref="Connection.WebSocketHeartbeat"/>; never blocks. Sends keepalive pings,
     /// and aborts a peer that stopped answering or never completed a close handshake.

@@ -21,6 +21,16 @@ public sealed partial class WebSocketConnection
     private bool _failed;
     private volatile bool _receivePending;
 
+    // True while the read we hold has bytes the handler has not been given yet: the next receive looks at them before
+    // it waits, so sends made meanwhile may leave their flush to it (see FlushOrDeferAsync).
+    private volatile bool _receiveHoldsMore;
+
+    // Counts messages handed out, so the deferred-flush backstop can tell a busy handler from a stalled one.
+    private int _receiveProgress;
+
+    // A fast-path text message failed UTF-8 validation after its payload was unmasked: the loop fails the connection.
+    private bool _pendingUtf8Failure;
+
     // A fragmented message is assembled, unmasked, in pooled memory.
     private byte[]? _assembly;
     private int _assemblyLength;
@@ -41,17 +51,198 @@ public sealed partial class WebSocketConnection
     /// the peer is answered with the matching close code (1002, 1007, 1009) and also returns Close. The payload is valid
     /// until the next call.
     /// </summary>
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    public async ValueTask<WebSocketMessage> ReceiveAsync(CancellationToken cancellationToken = default)
+    public ValueTask<WebSocketMessage> ReceiveAsync(CancellationToken cancellationToken = default)
     {
         if (_finalMessage is { } final)
         {
-            return final;
+            return new ValueTask<WebSocketMessage>(final);
         }
 
+        // The common case under load: the read we hold has another whole, plain data frame. No state machine for it.
+        if (TryTakeBufferedMessage(out var message))
+        {
+            return new ValueTask<WebSocketMessage>(message);
+        }
+
+        return ReceiveCoreAsync(cancellationToken);
+    }
+
+    /// <summary>
+    /// Takes the next frame off the held read when it is a whole unfragmented, uncompressed data message within the
+    /// limits; anything else (control frames, fragments, errors, a frame still arriving) is left to the full loop.
+    /// </summary>
+    private bool TryTakeBufferedMessage(out WebSocketMessage message)
+    {
+        message = default;
+        if (!_holdingRead || _inFragmentedMessage || _pendingUtf8Failure)
+        {
+            return false;
+        }
+
+        if (FrameReader.TryReadHeader(_buffer, inFragmentedMessage: false, _options.MaxFrameBytes, out var header, out _, out _, _deflate is not null) != FrameReadStatus.Header
+            || !header.Fin
+            || header.ReservedBits != 0
+            || header.Opcode.IsControl()
+            || header.PayloadLength > _options.MaxMessageBytes
+            || _buffer.Length < header.FrameLength)
+        {
+            return false;
+        }
+
+        ReturnAssembly();
+        var payload = TakePayload(header);
+        if (header.Opcode == Opcode.Text && !IsValidUtf8(payload))
+        {
+            // Unmasked in place already, so the loop cannot read it again: it fails the connection from this flag.
+            _pendingUtf8Failure = true;
+            return false;
+        }
+
+        _receiveHoldsMore = !_buffer.IsEmpty;
+        _receiveProgress++;
+        _metrics.MessageReceived(payload.Length);
+        message = new WebSocketMessage(ToMessageType(header.Opcode), payload);
+        return true;
+    }
+
+    // Pooled: this is the method that waits for data, so without it every wait boxes a state machine. One method, not a
+    // wrapper around a loop: an idle connection holds this box while it waits, so its size is memory per connection.
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<WebSocketMessage> ReceiveCoreAsync(CancellationToken cancellationToken)
+    {
+        ReturnAssembly();
+
+        // The handler usually passes our own ConnectionClosed token. Registering it on every wait would cost an object
+        // per idle connection; SignalPeerGone cancels the pending read itself instead.
+        var readToken = cancellationToken == _peerGone.Token ? default : cancellationToken;
         try
         {
-            return await ReceiveCoreAsync(cancellationToken).ConfigureAwait(false);
+            if (_pendingUtf8Failure)
+            {
+                _pendingUtf8Failure = false;
+                return await FailAsync(WebSocketCloseStatus.InvalidPayloadData, "Invalid UTF-8 in a text message").ConfigureAwait(false);
+            }
+
+            while (true)
+            {
+                if (!_holdingRead)
+                {
+                        if (IsAborted || (!readToken.CanBeCanceled && _peerGone.IsCancellationRequested))
+                    {
+                        return EndWithoutHandshake();
+                    }
+
+                    // Answers written since the last read leave now, in one flush, before this waits.
+                    _receiveHoldsMore = false;
+                    if (_flushDeferred)
+                    {
+                        await FlushDeferredAsync().ConfigureAwait(false);
+                    }
+
+                    _receivePending = true;
+                    ReadResult read;
+                    try
+                    {
+                        read = await _input.ReadAsync(readToken).ConfigureAwait(false);
+                    }
+                    finally
+                    {
+                        _receivePending = false;
+                    }
+
+                    if (read.IsCanceled)
+                    {
+                        // CancelPendingRead comes from Abort.
+                        _input.AdvanceTo(read.Buffer.Start, read.Buffer.End);
+                        return EndWithoutHandshake();
+                    }
+
+                    _buffer = read.Buffer;
+                    _holdingRead = true;
+                    _inputEnded = read.IsCompleted;
+                    _lastReceiveTicks = Environment.TickCount64;
+                }
+
+                (WebSocketCloseStatus Status, string Reason)? failure;
+                while (TryTakeFrame(out var header, out var payload, out failure))
+                {
+                    switch (header.Opcode)
+                    {
+                        case Opcode.Ping:
+                            _receiveHoldsMore = !_buffer.IsEmpty;
+                            await SendControlAsync(Opcode.Pong, payload).ConfigureAwait(false);
+                            continue;
+
+                        case Opcode.Pong:
+                            continue;
+
+                        case Opcode.Close:
+                            return await OnCloseFrameAsync(payload).ConfigureAwait(false);
+
+                        case Opcode.Text or Opcode.Binary when header.Fin && header.ReservedBits != 0:
+                            return await InflateMessageAsync(header.Opcode, payload).ConfigureAwait(false);
+
+                        case Opcode.Text or Opcode.Binary when header.Fin:
+                            if (header.Opcode == Opcode.Text && !IsValidUtf8(payload))
+                            {
+                                return await FailAsync(WebSocketCloseStatus.InvalidPayloadData, "Invalid UTF-8 in a text message").ConfigureAwait(false);
+                            }
+
+                            _metrics.MessageReceived(payload.Length);
+                            return new WebSocketMessage(ToMessageType(header.Opcode), payload);
+
+                        default:
+                            // First or further fragment of a message.
+                            if (header.Opcode != Opcode.Continuation)
+                            {
+                                _inFragmentedMessage = true;
+                                _fragmentedOpcode = header.Opcode;
+                                _fragmentedCompressed = header.ReservedBits != 0;
+                                _fragmentCount = 0;
+                                _utf8.Reset();
+                            }
+
+                            if (++_fragmentCount > _options.MaxFragmentsPerMessage)
+                            {
+                                return await FailAsync(WebSocketCloseStatus.PolicyViolation, "Too many fragments in one message").ConfigureAwait(false);
+                            }
+
+                            Append(payload);
+                            // Compressed text is validated once inflated; plain text fails fast, fragment by fragment.
+                            if (_fragmentedOpcode == Opcode.Text && !_fragmentedCompressed && !AppendUtf8(payload, header.Fin))
+                            {
+                                return await FailAsync(WebSocketCloseStatus.InvalidPayloadData, "Invalid UTF-8 in a text message").ConfigureAwait(false);
+                            }
+
+                            if (!header.Fin)
+                            {
+                                continue;
+                            }
+
+                            _inFragmentedMessage = false;
+                            if (_fragmentedCompressed)
+                            {
+                                return await InflateMessageAsync(_fragmentedOpcode, new ReadOnlySequence<byte>(_assembly!, 0, _assemblyLength)).ConfigureAwait(false);
+                            }
+
+                            _metrics.MessageReceived(_assemblyLength);
+                            return new WebSocketMessage(ToMessageType(_fragmentedOpcode), new ReadOnlySequence<byte>(_assembly!, 0, _assemblyLength));
+                    }
+                }
+
+                if (failure is { } error)
+                {
+                    return await FailAsync(error.Status, error.Reason).ConfigureAwait(false);
+                }
+
+                // Not a whole frame left: give back what was handed out and wait for more bytes.
+                var ended = _inputEnded;
+                ReleaseRead();
+                if (ended)
+                {
+                    return EndWithoutHandshake();
+                }
+            }
         }
         catch (Exception ex) when (ex is IOException or ConnectionAbortedException)
         {
@@ -60,125 +251,10 @@ public sealed partial class WebSocketConnection
             Log.TransportFailure(_logger, Request.ConnectionId, ex);
             return EndWithoutHandshake();
         }
-    }
-
-    // Pooled like ReceiveAsync: this is the method that waits for data, so without it every wait boxes a state machine.
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    private async ValueTask<WebSocketMessage> ReceiveCoreAsync(CancellationToken cancellationToken)
-    {
-        ReturnAssembly();
-
-        while (true)
+        finally
         {
-            if (!_holdingRead)
-            {
-                if (IsAborted)
-                {
-                    return EndWithoutHandshake();
-                }
-
-                _receivePending = true;
-                ReadResult read;
-                try
-                {
-                    read = await _input.ReadAsync(cancellationToken).ConfigureAwait(false);
-                }
-                finally
-                {
-                    _receivePending = false;
-                }
-
-                if (read.IsCanceled)
-                {
-                    // CancelPendingRead comes from Abort.
-                    _input.AdvanceTo(read.Buffer.Start, read.Buffer.End);
-                    return EndWithoutHandshake();
-                }
-
-                _buffer = read.Buffer;
-                _holdingRead = true;
-                _inputEnded = read.IsCompleted;
-                _lastReceiveTicks = Environment.TickCount64;
-            }
-
-            (WebSocketCloseStatus Status, string Reason)? failure;
-            while (TryTakeFrame(out var header, out var payload, out failure))
-            {
-                switch (header.Opcode)
-                {
-                    case Opcode.Ping:
-                        await SendControlAsync(Opcode.Pong, payload).ConfigureAwait(false);
-                        continue;
-
-                    case Opcode.Pong:
-                        continue;
-
-                    case Opcode.Close:
-                        return await OnCloseFrameAsync(payload).ConfigureAwait(false);
-
-                    case Opcode.Text or Opcode.Binary when header.Fin && header.ReservedBits != 0:
-                        return await InflateMessageAsync(header.Opcode, payload).ConfigureAwait(false);
-
-                    case Opcode.Text or Opcode.Binary when header.Fin:
-                        if (header.Opcode == Opcode.Text && !IsValidUtf8(payload))
-                        {
-                            return await FailAsync(WebSocketCloseStatus.InvalidPayloadData, "Invalid UTF-8 in a text message").ConfigureAwait(false);
-                        }
-
-                        _metrics.MessageReceived(payload.Length);
-                        return new WebSocketMessage(ToMessageType(header.Opcode), payload);
-
-                    default:
-                        // First or further fragment of a message.
-                        if (header.Opcode != Opcode.Continuation)
-                        {
-                            _inFragmentedMessage = true;
-                            _fragmentedOpcode = header.Opcode;
-                            _fragmentedCompressed = header.ReservedBits != 0;
-                            _fragmentCount = 0;
-                            _utf8.Reset();
-                        }
-
-                        if (++_fragmentCount > _options.MaxFragmentsPerMessage)
-                        {
-                            return await FailAsync(WebSocketCloseStatus.PolicyViolation, "Too many fragments in one message").ConfigureAwait(false);
-                        }
-
-                        Append(payload);
-                        // Compressed text is validated once inflated; plain text fails fast, fragment by fragment.
-                        if (_fragmentedOpcode == Opcode.Text && !_fragmentedCompressed && !AppendUtf8(payload, header.Fin))
-                        {
-                            return await FailAsync(WebSocketCloseStatus.InvalidPayloadData, "Invalid UTF-8 in a text message").ConfigureAwait(false);
-                        }
-
-                        if (!header.Fin)
-                        {
-                            continue;
-                        }
-
-                        _inFragmentedMessage = false;
-                        if (_fragmentedCompressed)
-                        {
-                            return await InflateMessageAsync(_fragmentedOpcode, new ReadOnlySequence<byte>(_assembly!, 0, _assemblyLength)).ConfigureAwait(false);
-                        }
-
-                        _metrics.MessageReceived(_assemblyLength);
-                        return new WebSocketMessage(ToMessageType(_fragmentedOpcode), new ReadOnlySequence<byte>(_assembly!, 0, _assemblyLength));
-                }
-            }
-
-            if (failure is { } error)
-            {
-                return await FailAsync(error.Status, error.Reason).ConfigureAwait(false);
-            }
-
-            // Not a whole frame left: give back what was handed out and wait for more bytes.
-            var ended = _inputEnded;
-            ReleaseRead();
-            if (ended)
-            {
-                return EndWithoutHandshake();
-            }
+            _receiveHoldsMore = _holdingRead && !_buffer.IsEmpty;
+            _receiveProgress++;
         }
     }
 
@@ -217,15 +293,29 @@ public sealed partial class WebSocketConnection
             return false;
         }
 
-        payload = _buffer.Slice(header.HeaderLength, header.PayloadLength);
-        var maskIndex = 0;
-        foreach (var segment in payload)
+        payload = TakePayload(header);
+        return true;
+    }
+
+    /// <summary>Slices a whole frame off the front of the held buffer and unmasks its payload in place (once).</summary>
+    private ReadOnlySequence<byte> TakePayload(in FrameHeader header)
+    {
+        var payload = _buffer.Slice(header.HeaderLength, header.PayloadLength);
+        if (payload.IsSingleSegment)
         {
-            maskIndex = Mask.Apply(MemoryMarshal.AsMemory(segment).Span, header.MaskKey, maskIndex);
+            Mask.Apply(MemoryMarshal.AsMemory(payload.First).Span, header.MaskKey, 0);
+        }
+        else
+        {
+            var maskIndex = 0;
+            foreach (var segment in payload)
+            {
+                maskIndex = Mask.Apply(MemoryMarshal.AsMemory(segment).Span, header.MaskKey, maskIndex);
+            }
         }
 
         _buffer = _buffer.Slice(payload.End);
-        return true;
+        return payload;
     }
 
     /// <summary>
@@ -407,6 +497,7 @@ public sealed partial class WebSocketConnection
 
     private void ReleaseRead()
     {
+        _receiveHoldsMore = false;
         if (_holdingRead)
         {
             _holdingRead = false;

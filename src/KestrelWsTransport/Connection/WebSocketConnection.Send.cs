@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Buffers.Binary;
+using System.IO.Pipelines;
 using System.Net.WebSockets;
 using System.Runtime.CompilerServices;
 using System.Text;
@@ -15,6 +16,16 @@ public sealed partial class WebSocketConnection
     private long _queuedSendBytes;
     private bool _sendingFragmented;
     private Opcode _sendingOpcode;
+
+    // A send made while the receive side still holds unread bytes of the same read leaves the flush to the receive loop
+    // (it flushes before it waits for more data), so everything answered from one read leaves in one flush, as a raw
+    // echo's would. The pool work item is the backstop for a handler that sends and then does not receive for a while.
+    private const int MaxUnflushedBytes = 64 * 1024;
+    private bool _flushDeferred;
+    private int _unflushedBytes;
+    private int _deferredFlushScheduled;
+    private int _progressAtSchedule;
+    private DeferredFlushWorkItem? _deferredFlushWorkItem;
 
     /// <summary>
     /// Sends a message, or a part of one when <paramref name="endOfMessage"/> is false. Completes when the bytes are
@@ -63,7 +74,7 @@ public sealed partial class WebSocketConnection
                 }
 
                 _output.Write(frame.Span);
-                await _output.FlushAsync(cancellationToken).ConfigureAwait(false);
+                await FlushOrDeferAsync(frame.Length, cancellationToken).ConfigureAwait(false);
             }
             finally
             {
@@ -207,7 +218,7 @@ public sealed partial class WebSocketConnection
 
                 _sendingFragmented = !endOfMessage;
                 _sendingOpcode = opcode;
-                await _output.FlushAsync(cancellationToken).ConfigureAwait(false);
+                await FlushOrDeferAsync(length + FrameHeader.MaxLength, cancellationToken).ConfigureAwait(false);
             }
             finally
             {
@@ -239,7 +250,10 @@ public sealed partial class WebSocketConnection
         }
     }
 
-    /// <summary>Writes a control frame (pong, ping) under the send lock.</summary>
+    /// <summary>
+    /// Writes a control frame (pong, ping) under the send lock. A pong for a ping that came with more frames in the same
+    /// read is flushed with the answers to those frames.
+    /// </summary>
     private async ValueTask SendControlAsync(Opcode opcode, ReadOnlySequence<byte> payload)
     {
         await _sendLock.WaitAsync().ConfigureAwait(false);
@@ -251,7 +265,7 @@ public sealed partial class WebSocketConnection
             }
 
             FrameWriter.WriteFrame(_output, opcode, true, payload);
-            await _output.FlushAsync().ConfigureAwait(false);
+            await FlushOrDeferAsync((int)payload.Length + 2, default).ConfigureAwait(false);
         }
         finally
         {
@@ -300,7 +314,7 @@ public sealed partial class WebSocketConnection
             try
             {
                 FrameWriter.WriteFrame(_output, Opcode.Close, true, frame);
-                await _output.FlushAsync(cancellationToken).ConfigureAwait(false);
+                await FlushLockedAsync(cancellationToken).ConfigureAwait(false);
             }
             finally
             {
@@ -311,6 +325,93 @@ public sealed partial class WebSocketConnection
         {
             Log.TransportFailure(_logger, Request.ConnectionId, ex);
         }
+    }
+
+    /// <summary>
+    /// Under the send lock, after a write: flushes, or leaves the flush to the receive loop when it still holds unread
+    /// bytes of its current read (and not too much is waiting already). The bytes count for the deferral bound only.
+    /// </summary>
+    private ValueTask<FlushResult> FlushOrDeferAsync(long written, CancellationToken cancellationToken)
+    {
+        if (_receiveHoldsMore && _unflushedBytes + written <= MaxUnflushedBytes)
+        {
+            _unflushedBytes += (int)written;
+            _flushDeferred = true;
+            if (Interlocked.Exchange(ref _deferredFlushScheduled, 1) == 0)
+            {
+                // Local queue: it runs after the current work item, by when the echo loop has usually flushed itself.
+                _progressAtSchedule = Volatile.Read(ref _receiveProgress);
+                ThreadPool.UnsafeQueueUserWorkItem(_deferredFlushWorkItem ??= new DeferredFlushWorkItem(this), preferLocal: true);
+            }
+
+            return default;
+        }
+
+        return FlushLockedAsync(cancellationToken);
+    }
+
+    /// <summary>Flushes under the send lock; whatever earlier sends left unflushed goes with it.</summary>
+    private ValueTask<FlushResult> FlushLockedAsync(CancellationToken cancellationToken)
+    {
+        _flushDeferred = false;
+        _unflushedBytes = 0;
+        return _output.FlushAsync(cancellationToken);
+    }
+
+    /// <summary>Flushes what sends left unflushed, if anything; called before waiting for data and by the backstop.</summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
+    private async ValueTask FlushDeferredAsync()
+    {
+        await _sendLock.WaitAsync().ConfigureAwait(false);
+        try
+        {
+            if (_flushDeferred && !IsAborted)
+            {
+                await FlushLockedAsync(default).ConfigureAwait(false);
+            }
+        }
+        catch (InvalidOperationException)
+        {
+            // The output was completed under us: the connection is ending, and its next read says so.
+        }
+        finally
+        {
+            _sendLock.Release();
+        }
+    }
+
+    private async Task RunDeferredFlushAsync()
+    {
+        var progress = Volatile.Read(ref _receiveProgress);
+        if (_receiveHoldsMore && progress != _progressAtSchedule && Volatile.Read(ref _flushDeferred))
+        {
+            // The receive side handed out messages since this was queued (another thread picked the item up while the
+            // handler works through the read): it will flush before it waits. Look again later instead of splitting
+            // its batch.
+            _progressAtSchedule = progress;
+            ThreadPool.UnsafeQueueUserWorkItem(_deferredFlushWorkItem!, preferLocal: false);
+            return;
+        }
+
+        Volatile.Write(ref _deferredFlushScheduled, 0);
+        if (!Volatile.Read(ref _flushDeferred))
+        {
+            return;
+        }
+
+        try
+        {
+            await FlushDeferredAsync().ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is IOException or Microsoft.AspNetCore.Connections.ConnectionAbortedException)
+        {
+            Log.TransportFailure(_logger, Request.ConnectionId, ex);
+        }
+    }
+
+    private sealed class DeferredFlushWorkItem(WebSocketConnection connection) : IThreadPoolWorkItem
+    {
+        public void Execute() => _ = connection.RunDeferredFlushAsync();
     }
 
     /// <summary>

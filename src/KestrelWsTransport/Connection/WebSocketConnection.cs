@@ -118,6 +118,11 @@ public sealed partial class WebSocketConnection
         try
         {
             _peerGone.Cancel();
+            if (_receivePending)
+            {
+                // A receive waiting on its own ConnectionClosed token reads without it (see ReceiveCoreAsync).
+                _input.CancelPendingRead();
+            }
         }
         catch (ObjectDisposedException)
         {

@@ -20,7 +20,8 @@ public sealed class WebSocketConnectionHandler : ConnectionHandler
     public WebSocketConnectionHandler(IOptions<WebSocketTransportOptions> options, ILoggerFactory loggerFactory, IServiceProvider services)
     {
         var metrics = (WebSocketTransportMetrics?)services.GetService(typeof(WebSocketTransportMetrics)) ?? WebSocketTransportMetrics.Shared;
-        _middleware = new WebSocketUpgradeMiddleware(next: null, options.Value, metrics, WebSocketHeartbeat.Shared, loggerFactory.CreateLogger(Log.CategoryName));
+        var stopping = ((Microsoft.Extensions.Hosting.IHostApplicationLifetime?)services.GetService(typeof(Microsoft.Extensions.Hosting.IHostApplicationLifetime)))?.ApplicationStopping ?? default;
+        _middleware = new WebSocketUpgradeMiddleware(next: null, options.Value, metrics, WebSocketHeartbeat.Shared, loggerFactory.CreateLogger(Log.CategoryName), stopping);
     }
 
     /// <inheritdoc />

@@ -20,6 +20,59 @@ internal sealed class WebSocketHeartbeat
 
     public int Count => _connections.Count;
 
+    // One registration per host-wide stopping token, not one per connection: at 100k connections a registration each is
+    // megabytes. When a token fires, the connections that came with it are told.
+    private readonly ConcurrentDictionary<CancellationToken, CancellationTokenRegistration> _stoppingTokens = new();
+
+    /// <summary>
+    /// Tracks <paramref name="connection"/> for keepalive and, when <paramref name="serverStopping"/> fires, for the
+    /// shutdown close. Pass a token shared by many connections (the host's ApplicationStopping).
+    /// </summary>
+    public void Register(WebSocketConnection connection, CancellationToken serverStopping)
+    {
+        connection.ServerStopping = serverStopping;
+        Register(connection);
+        if (!serverStopping.CanBeCanceled)
+        {
+            return;
+        }
+
+        if (!_stoppingTokens.ContainsKey(serverStopping))
+        {
+            lock (_timerLock)
+            {
+                if (!_stoppingTokens.ContainsKey(serverStopping))
+                {
+                    _stoppingTokens[serverStopping] = serverStopping.Register(static s =>
+                    {
+                        var (heartbeat, token) = ((WebSocketHeartbeat, CancellationToken))s!;
+                        heartbeat.OnStopping(token);
+                    }, (this, serverStopping));
+                }
+            }
+        }
+
+        // Stopping may have fired between the connection's arrival and its registration here.
+        if (serverStopping.IsCancellationRequested)
+        {
+            connection.OnServerStopping();
+        }
+    }
+
+    private void OnStopping(CancellationToken token)
+    {
+        foreach (var pair in _connections)
+        {
+            if (pair.Key.ServerStopping == token)
+            {
+                pair.Key.OnServerStopping();
+            }
+        }
+
+        // The host is going away: forget its token (its registration is spent).
+        _stoppingTokens.TryRemove(token, out _);
+    }
+
     public void Register(WebSocketConnection connection)
     {
         _connections.TryAdd(connection, 0);

@@ -20,10 +20,7 @@ internal static class WebSocketSession
         CancellationToken serverStopping)
     {
         metrics.ConnectionOpened();
-        heartbeat.Register(connection);
-        var stoppingRegistration = serverStopping.CanBeCanceled
-            ? serverStopping.Register(static s => ((WebSocketConnection)s!).OnServerStopping(), connection)
-            : default;
+        heartbeat.Register(connection, serverStopping);
         var closeIfOpen = WebSocketCloseStatus.NormalClosure;
         try
         {
@@ -40,7 +37,6 @@ internal static class WebSocketSession
         }
         finally
         {
-            await stoppingRegistration.DisposeAsync().ConfigureAwait(false);
             await connection.CompleteAsync(closeIfOpen).ConfigureAwait(false);
             heartbeat.Unregister(connection);
         }

@@ -15,14 +15,20 @@ namespace KestrelWsTransport.Connection;
 /// </summary>
 internal sealed class WebSocketUpgradeMiddleware
 {
+    /// <summary>The <c>result</c> tag of <c>kestrelws.handshakes</c> for a connection closed silent at the handshake timeout.</summary>
+    internal const string SilentResult = "NoData";
+
     private readonly ConnectionDelegate? _next;
     private readonly WebSocketTransportOptions _options;
     private readonly WebSocketTransportMetrics _metrics;
     private readonly WebSocketHeartbeat _heartbeat;
     private readonly ILogger _logger;
 
-    public WebSocketUpgradeMiddleware(ConnectionDelegate? next, WebSocketTransportOptions options, WebSocketTransportMetrics metrics, WebSocketHeartbeat heartbeat, ILogger logger)
+    private readonly CancellationToken _stopping;
+
+    public WebSocketUpgradeMiddleware(ConnectionDelegate? next, WebSocketTransportOptions options, WebSocketTransportMetrics metrics, WebSocketHeartbeat heartbeat, ILogger logger, CancellationToken serverStopping = default)
     {
+        _stopping = serverStopping;
         _next = next;
         _options = options;
         _metrics = metrics;
@@ -39,14 +45,17 @@ internal sealed class WebSocketUpgradeMiddleware
             return;
         }
 
-        var (outcome, result) = await SniffAsync(context).ConfigureAwait(false);
+        // The head's details live in a short-lived object, not in this method's frame: the frame stays alive for the
+        // connection's life, so every byte in it is memory per idle WebSocket.
+        var sniffed = new SniffedHead();
+        var outcome = await SniffAsync(context, sniffed).ConfigureAwait(false);
         switch (outcome)
         {
             case SniffOutcome.PassThrough:
-                await PassAsync(context, result.PassReason).ConfigureAwait(false);
+                await PassAsync(context, sniffed.Result.PassReason).ConfigureAwait(false);
                 return;
             case SniffOutcome.Reject:
-                await RejectAsync(context, result.Rejection).ConfigureAwait(false);
+                await RejectAsync(context, sniffed.Result.Rejection).ConfigureAwait(false);
                 return;
             case SniffOutcome.NeedMoreData:
                 // The peer reset or vanished mid-head: nothing to answer, nobody to hand it to.
@@ -59,9 +68,20 @@ internal sealed class WebSocketUpgradeMiddleware
             return;
         }
 
+        // Served inline rather than in a helper method: this frame stays alive for the connection's life, and every
+        // nested async frame would be one more object per idle WebSocket.
         try
         {
-            await AcceptAsync(context, result).ConfigureAwait(false);
+            var connection = Accept(context, sniffed.Result, out var endpoint);
+            sniffed = null!;
+            await context.Transport.Output.FlushAsync().ConfigureAwait(false);
+            using var closedRegistration = context.ConnectionClosed.Register(static s => ((WebSocketConnection)s!).SignalPeerGone(), connection);
+            // The host's ApplicationStopping when there is a host (one registration for every connection, through the
+            // heartbeat); otherwise Kestrel's per-connection shutdown signal.
+            var stopping = _stopping.CanBeCanceled
+                ? _stopping
+                : context.Features.Get<IConnectionLifetimeNotificationFeature>()?.ConnectionClosedRequested ?? default;
+            await WebSocketSession.RunAsync(connection, endpoint, _metrics, _heartbeat, _logger, stopping).ConfigureAwait(false);
         }
         finally
         {
@@ -72,19 +92,20 @@ internal sealed class WebSocketUpgradeMiddleware
     /// <summary>
     /// Reads until the first bytes decide the connection, and leaves the input as the decision needs it: nothing
     /// consumed or examined for a pass, the head consumed for an upgrade. Acting on the decision is the caller's job, so
-    /// the timeout's timer is gone before HTTP runs. <see cref="SniffOutcome.NeedMoreData"/> means the peer is gone.
+    /// the timeout's timer is gone before HTTP runs. <see cref="SniffOutcome.NeedMoreData"/> means there is nobody to
+    /// answer: the peer is gone, or it sent nothing before the handshake timeout (logged and counted here).
     /// </summary>
-    private async ValueTask<(SniffOutcome Outcome, HandshakeResult Result)> SniffAsync(ConnectionContext context)
+    private async ValueTask<SniffOutcome> SniffAsync(ConnectionContext context, SniffedHead sniffed)
     {
         var input = context.Transport.Input;
         var sniffer = new HandshakeSniffer();
-        var result = new HandshakeResult();
         using var timeout = new CancellationTokenSource();
         if (_options.HandshakeTimeout != Timeout.InfiniteTimeSpan)
         {
             timeout.CancelAfter(_options.HandshakeTimeout);
         }
 
+        long seen = 0;
         while (true)
         {
             System.IO.Pipelines.ReadResult read;
@@ -94,25 +115,30 @@ internal sealed class WebSocketUpgradeMiddleware
             }
             catch (OperationCanceledException) when (timeout.IsCancellationRequested)
             {
-                if (!sniffer.IsMappedPath)
+                // Undecided at the deadline. Handed to HTTP, it could live on for Kestrel's Limits.KeepAliveTimeout
+                // (130 s): a slowloris or a crowd of silent sockets would outlast our limit. It ends here instead.
+                if (seen == 0)
                 {
-                    // Nothing of ours so far (no bytes, or a request line still coming): HTTP and its own timeouts take
-                    // it. Bytes already seen were only examined, and the slow client's next bytes wake HTTP's read.
-                    result.PassReason = PassReason.NoData;
-                    return (SniffOutcome.PassThrough, result);
+                    // No request at all, so no response: returning closes the socket.
+                    _metrics.Handshake(SilentResult, "connection");
+                    Log.SilentConnectionClosed(_logger, context.ConnectionId, (long)_options.HandshakeTimeout.TotalMilliseconds);
+                    return SniffOutcome.NeedMoreData;
                 }
 
-                result.Rejection = HandshakeRejection.HandshakeTimeout;
-                return (SniffOutcome.Reject, result);
+                // A request line or head still coming, ours or not yet known to be HTTP's: it is an HTTP request, so it
+                // gets HTTP's answer for "too slow".
+                sniffed.Result.Rejection = HandshakeRejection.HandshakeTimeout;
+                return SniffOutcome.Reject;
             }
             catch (Exception ex) when (ex is IOException or ConnectionAbortedException)
             {
                 Log.TransportFailure(_logger, context.ConnectionId, ex);
-                return (SniffOutcome.NeedMoreData, result);
+                return SniffOutcome.NeedMoreData;
             }
 
             var buffer = read.Buffer;
-            var outcome = buffer.IsEmpty ? SniffOutcome.NeedMoreData : sniffer.Sniff(buffer, _options, ref result);
+            seen = buffer.Length;
+            var outcome = buffer.IsEmpty ? SniffOutcome.NeedMoreData : sniffer.Sniff(buffer, _options, ref sniffed.Result);
 
             switch (outcome)
             {
@@ -124,31 +150,30 @@ internal sealed class WebSocketUpgradeMiddleware
                 case SniffOutcome.NeedMoreData:
                     // The peer finished sending before the head was complete. HTTP can say what it makes of it.
                     input.AdvanceTo(buffer.Start, buffer.Start);
-                    result.PassReason = PassReason.NotHttp11;
-                    return (SniffOutcome.PassThrough, result);
+                    sniffed.Result.PassReason = PassReason.NotHttp11;
+                    return SniffOutcome.PassThrough;
 
                 case SniffOutcome.PassThrough:
                     // Examined nothing: HTTP's first read must return these bytes at once (Http2PrefaceConnectionMiddleware does the same).
                     input.AdvanceTo(buffer.Start, buffer.Start);
-                    return (outcome, result);
+                    return outcome;
 
                 case SniffOutcome.Reject:
                     input.AdvanceTo(buffer.Start, buffer.End);
-                    return (outcome, result);
+                    return outcome;
             }
 
             // Upgrade: consume the head only; frames that came in the same read stay for the engine.
-            input.AdvanceTo(buffer.GetPosition(result.HeadLength));
-            return (outcome, result);
+            input.AdvanceTo(buffer.GetPosition(sniffed.Result.HeadLength));
+            return outcome;
         }
     }
 
-    private async Task AcceptAsync(ConnectionContext context, HandshakeResult result)
+    /// <summary>Writes the 101 (flushed by the caller) and creates the engine for the accepted head.</summary>
+    private WebSocketConnection Accept(ConnectionContext context, in HandshakeResult result, out WebSocketEndpoint endpoint)
     {
-        var endpoint = result.Endpoint!;
-        var output = context.Transport.Output;
-        HandshakeResponseWriter.WriteAccept(output, result.Accept, result.SubProtocol, result.Deflate?.ToResponse());
-        await output.FlushAsync().ConfigureAwait(false);
+        endpoint = result.Endpoint!;
+        HandshakeResponseWriter.WriteAccept(context.Transport.Output, result.Accept, result.SubProtocol, result.Deflate?.ToResponse());
 
         var tls = context.Features.Get<ITlsHandshakeFeature>();
         var alpn = context.Features.Get<ITlsApplicationProtocolFeature>()?.ApplicationProtocol ?? default;
@@ -166,11 +191,13 @@ internal sealed class WebSocketUpgradeMiddleware
 
         _metrics.Handshake("accepted", "connection");
         Log.UpgradeAccepted(_logger, context.ConnectionId, endpoint.Path, "connection", result.SubProtocol);
+        return new WebSocketConnection(context.Transport, request, _options, _metrics, _logger, context.Abort, Deflate(endpoint, _options, result));
+    }
 
-        var connection = new WebSocketConnection(context.Transport, request, _options, _metrics, _logger, context.Abort, Deflate(endpoint, _options, result));
-        using var closedRegistration = context.ConnectionClosed.Register(static s => ((WebSocketConnection)s!).SignalPeerGone(), connection);
-        var stopping = context.Features.Get<IConnectionLifetimeNotificationFeature>()?.ConnectionClosedRequested ?? default;
-        await WebSocketSession.RunAsync(connection, endpoint, _metrics, _heartbeat, _logger, stopping).ConfigureAwait(false);
+    /// <summary>What the sniffer learned from the head; lives only until the connection is accepted or handed on.</summary>
+    private sealed class SniffedHead
+    {
+        public HandshakeResult Result;
     }
 
     internal static Compression.PerMessageDeflate? Deflate(WebSocketEndpoint endpoint, WebSocketTransportOptions options, HandshakeResult result) =>
@@ -189,7 +216,7 @@ internal sealed class WebSocketUpgradeMiddleware
         return reason switch
         {
             PassReason.PathNotMapped => RejectAsync(context, HandshakeRejection.NotFound),
-            PassReason.Http2 or PassReason.NoData => Task.CompletedTask,
+            PassReason.Http2 => Task.CompletedTask,
             _ => RejectAsync(context, HandshakeRejection.NotWebSocketRequest),
         };
     }

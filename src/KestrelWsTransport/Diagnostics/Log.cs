@@ -40,4 +40,9 @@ internal static partial class Log
 
     [LoggerMessage(11, LogLevel.Debug, @"Connection id ""{ConnectionId}"": transport failure.", EventName = "TransportFailure")]
     public static partial void TransportFailure(ILogger logger, string connectionId, Exception exception);
+
+    // Debug, not Information: browsers' unused preconnects and TCP health checks end here all day long. The
+    // kestrelws.handshakes metric (result NoData) is what shows a flood of them.
+    [LoggerMessage(12, LogLevel.Debug, @"Connection id ""{ConnectionId}"": nothing received within the handshake timeout of {TimeoutMs} ms; closed without an answer.", EventName = "SilentConnectionClosed")]
+    public static partial void SilentConnectionClosed(ILogger logger, string connectionId, long timeoutMs);
 }

@@ -28,7 +28,7 @@ internal sealed class WebSocketTransportMetrics : IDisposable
     {
         _meter = meterFactory?.Create(MeterName) ?? new Meter(MeterName);
         _active = _meter.CreateUpDownCounter<long>("kestrelws.connections.active", "{connection}", "WebSockets open now.");
-        _handshakes = _meter.CreateCounter<long>("kestrelws.handshakes", "{handshake}", "Upgrade requests answered, tagged result=accepted or the refusal reason, and route.");
+        _handshakes = _meter.CreateCounter<long>("kestrelws.handshakes", "{handshake}", "Upgrade requests answered, tagged result=accepted or the refusal reason (NoData: a connection closed at the handshake timeout without having sent a byte), and route.");
         _messagesReceived = _meter.CreateCounter<long>("kestrelws.messages.received", "{message}", "Data messages received.");
         _messagesSent = _meter.CreateCounter<long>("kestrelws.messages.sent", "{message}", "Data messages sent.");
         _bytesReceived = _meter.CreateCounter<long>("kestrelws.bytes.received", "By", "Payload bytes of data messages received.");

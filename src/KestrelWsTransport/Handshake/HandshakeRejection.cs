@@ -29,7 +29,10 @@ internal enum HandshakeRejection
     /// <summary>431: the request head is over <see cref="WebSocketTransportOptions.MaxRequestHeadBytes"/>.</summary>
     HeadTooLarge,
 
-    /// <summary>408: the head was not complete within <see cref="WebSocketTransportOptions.HandshakeTimeout"/>.</summary>
+    /// <summary>
+    /// 408: some bytes arrived but the connection was still undecided at <see cref="WebSocketTransportOptions.HandshakeTimeout"/>
+    /// (a request line, or the head of an upgrade on a mapped path, still incomplete).
+    /// </summary>
     HandshakeTimeout,
 
     /// <summary>503: <see cref="WebSocketTransportOptions.MaxConcurrentConnections"/> reached.</summary>
@@ -59,7 +62,4 @@ internal enum PassReason
 
     /// <summary>The connection's TLS handshake chose HTTP/2 (ALPN h2).</summary>
     Http2,
-
-    /// <summary>Nothing arrived within the handshake timeout.</summary>
-    NoData,
 }

@@ -17,9 +17,6 @@ internal struct HandshakeSniffer
     private WebSocketEndpoint? _endpoint;
     private string? _query;
 
-    /// <summary>Whether the request line named a mapped path: from then on the head is ours to judge.</summary>
-    public readonly bool IsMappedPath => _endpoint is not null;
-
     public SniffOutcome Sniff(in ReadOnlySequence<byte> buffer, WebSocketTransportOptions options, ref HandshakeResult result)
     {
         var limit = options.MaxRequestHeadBytes;

@@ -33,7 +33,8 @@ public static class ListenOptionsWebSocketExtensions
         var options = ResolveOptions(services, configure);
         var metrics = services.GetService<WebSocketTransportMetrics>() ?? WebSocketTransportMetrics.Shared;
         var logger = (ILogger?)services.GetService<ILoggerFactory>()?.CreateLogger(Log.CategoryName) ?? NullLogger.Instance;
-        listenOptions.Use(next => new WebSocketUpgradeMiddleware(next, options, metrics, WebSocketHeartbeat.Shared, logger).OnConnectionAsync);
+        var stopping = services.GetService<Microsoft.Extensions.Hosting.IHostApplicationLifetime>()?.ApplicationStopping ?? default;
+        listenOptions.Use(next => new WebSocketUpgradeMiddleware(next, options, metrics, WebSocketHeartbeat.Shared, logger, stopping).OnConnectionAsync);
         return listenOptions;
     }
 

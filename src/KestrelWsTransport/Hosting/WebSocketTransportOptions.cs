@@ -46,10 +46,13 @@ public sealed class WebSocketTransportOptions
     }
 
     /// <summary>
-    /// How long, from the moment a connection is accepted, it may take to send a complete upgrade request for a mapped
-    /// path. A client that is too slow gets <c>408 Request Timeout</c> and the connection closes. A connection that has
-    /// not yet shown a request line for a mapped path by then (nothing sent, or a request line still incomplete) is
-    /// handed to Kestrel's HTTP pipeline, whose own timeouts apply. Defaults to 10 seconds.
+    /// How long, from the moment a connection is accepted (after TLS), it may take to send a complete upgrade request
+    /// for a mapped path. When it runs out on a connection that is still undecided: if the connection sent nothing at
+    /// all it is closed without an answer (log event <c>SilentConnectionClosed</c>, <c>kestrelws.handshakes</c> with
+    /// <c>result=NoData</c>); if it sent some bytes (a request line still incomplete, or the head of an upgrade for a
+    /// mapped path still incomplete) it gets <c>408 Request Timeout</c> and is closed. A connection already handed to
+    /// Kestrel's HTTP pipeline before then (any request line for an unmapped path, any other method) is not affected;
+    /// Kestrel's own timeouts apply to it. Defaults to 10 seconds. <see cref="Timeout.InfiniteTimeSpan"/> disables it.
     /// </summary>
     public TimeSpan HandshakeTimeout
     {

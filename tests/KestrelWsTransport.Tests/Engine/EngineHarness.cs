@@ -88,9 +88,10 @@ internal sealed class EngineHarness : IAsyncDisposable
         Options = options ?? new WebSocketTransportOptions();
         ClientToServer = new Pipe(clientToServer ?? Unbounded);
         ServerToClient = new Pipe(serverToClient ?? Unbounded);
+        Output = new CountingPipeWriter(ServerToClient.Writer);
         var request = new WebSocketRequest("test", "/echo", null, null, null, null, null, false, null, WebSocketRoute.Connection);
         Connection = new WebSocketConnection(
-            new DuplexPipe(ClientToServer.Reader, ServerToClient.Writer),
+            new DuplexPipe(ClientToServer.Reader, Output),
             request,
             Options,
             new WebSocketTransportMetrics(null),
@@ -103,6 +104,9 @@ internal sealed class EngineHarness : IAsyncDisposable
     public Pipe ClientToServer { get; }
 
     public Pipe ServerToClient { get; }
+
+    /// <summary>The server's output as the engine sees it: counts its flushes.</summary>
+    public CountingPipeWriter Output { get; }
 
     public WebSocketConnection Connection { get; }
 
@@ -184,4 +188,44 @@ internal sealed class EngineHarness : IAsyncDisposable
         await ClientToServer.Writer.CompleteAsync();
         await ServerToClient.Reader.CompleteAsync();
     }
+}
+
+/// <summary>A pipe writer that passes everything through and counts flushes (how many times the server pushed bytes out).</summary>
+internal sealed class CountingPipeWriter(PipeWriter inner) : PipeWriter
+{
+    private int _flushes;
+
+    private long _largestFlush;
+
+    public int Flushes => Volatile.Read(ref _flushes);
+
+    /// <summary>The most bytes one flush pushed out.</summary>
+    public long LargestFlush => Volatile.Read(ref _largestFlush);
+
+    public override void Advance(int bytes) => inner.Advance(bytes);
+
+    public override Memory<byte> GetMemory(int sizeHint = 0) => inner.GetMemory(sizeHint);
+
+    public override Span<byte> GetSpan(int sizeHint = 0) => inner.GetSpan(sizeHint);
+
+    public override void CancelPendingFlush() => inner.CancelPendingFlush();
+
+    public override void Complete(Exception? exception = null) => inner.Complete(exception);
+
+    public override ValueTask CompleteAsync(Exception? exception = null) => inner.CompleteAsync(exception);
+
+    public override ValueTask<FlushResult> FlushAsync(CancellationToken cancellationToken = default)
+    {
+        Interlocked.Increment(ref _flushes);
+        if (inner.CanGetUnflushedBytes && inner.UnflushedBytes > _largestFlush)
+        {
+            _largestFlush = inner.UnflushedBytes;
+        }
+
+        return inner.FlushAsync(cancellationToken);
+    }
+
+    public override bool CanGetUnflushedBytes => inner.CanGetUnflushedBytes;
+
+    public override long UnflushedBytes => inner.UnflushedBytes;
 }

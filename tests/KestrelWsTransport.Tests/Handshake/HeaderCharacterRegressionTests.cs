@@ -1,6 +1,5 @@
-// For tests/KestrelWsTransport.Tests/Handshake/ (not compiled in the fuzz project). These FAIL on the code as of
-// 2026-11-25 (commit 44ec974): they pin the fixes proposed in docs/reliability.md, "Findings" F1 and F2. Adopt them
-// together with the fix.
+// Pins the fixes for docs/reliability.md, "Findings" F1 and F2 (found while writing the fuzz references): these
+// failed on commit 44ec974, before the fix.
 using System.Buffers;
 using System.Text;
 using KestrelWsTransport.Handshake;
