@@ -16,6 +16,9 @@ internal sealed class PerMessageDeflate : IDisposable
     private MessageDeflater? _deflater;
     private MessageInflater? _inflater;
 
+    // Without server context takeover: the codec borrowed for a message being sent in parts, until its last part.
+    private MessageDeflater? _partDeflater;
+
     public PerMessageDeflate(DeflateParameters parameters, WebSocketCompressionOptions options)
     {
         _parameters = parameters;
@@ -48,6 +51,26 @@ internal sealed class PerMessageDeflate : IDisposable
         {
             ZLibCodecPool.Return(deflater, _level, _parameters.ServerMaxWindowBits, _memoryLevel);
         }
+    }
+
+    /// <summary>
+    /// Compresses one part of a message sent in parts into <paramref name="output"/> (rented); returns its length. Each
+    /// part ends with a sync flush, so its bytes can go out at once; only the last part's 00 00 FF FF is removed
+    /// (RFC 7692 section 7.2.1: the tail is stripped from the message, not from each frame).
+    /// </summary>
+    public int CompressPart(in ReadOnlySequence<byte> payload, bool lastPart, ref byte[]? output)
+    {
+        MessageDeflater deflater = !_parameters.ServerNoContextTakeover
+            ? _deflater ??= new MessageDeflater(_level, _parameters.ServerMaxWindowBits, _memoryLevel)
+            : _partDeflater ??= ZLibCodecPool.RentDeflater(_level, _parameters.ServerMaxWindowBits, _memoryLevel);
+        var length = deflater.Compress(payload, stripTail: lastPart, ref output);
+        if (lastPart && _partDeflater is not null)
+        {
+            ZLibCodecPool.Return(_partDeflater, _level, _parameters.ServerMaxWindowBits, _memoryLevel);
+            _partDeflater = null;
+        }
+
+        return length;
     }
 
     /// <summary>Decompresses one whole message, never past <paramref name="maxLength"/>.</summary>
@@ -85,7 +108,9 @@ internal sealed class PerMessageDeflate : IDisposable
     {
         _deflater?.Dispose();
         _inflater?.Dispose();
+        _partDeflater?.Dispose();
         _deflater = null;
         _inflater = null;
+        _partDeflater = null;
     }
 }

@@ -28,6 +28,11 @@ public sealed partial class WebSocketConnection
     // Counts messages handed out, so the deferred-flush backstop can tell a busy handler from a stalled one.
     private int _receiveProgress;
 
+    // Payload bytes of the (incomplete) text frame at the front of the buffer that were already unmasked in place and fed
+    // to _utf8 while the rest of the frame was still arriving: invalid UTF-8 fails the connection at the bad byte, not
+    // when the frame completes (Autobahn 6.4.x). Zero when no frame is part-read.
+    private long _partialPayloadChecked;
+
     // A fast-path text message failed UTF-8 validation after its payload was unmasked: the loop fails the connection.
     private bool _pendingUtf8Failure;
 
@@ -43,7 +48,10 @@ public sealed partial class WebSocketConnection
     private byte[]? _inflated;
     private Utf8Validator _utf8;
 
-    private WebSocketMessage? _finalMessage;
+    // The Close message every receive returns once the connection is over (kept as its two parts: the whole message
+    // struct would be 40 bytes more on every connection).
+    private WebSocketCloseStatus? _finalStatus;
+    private string? _finalDescription;
 
     /// <summary>
     /// Receives the next whole message. Pings are answered and pongs absorbed on the way. When the peer closes, the
@@ -53,9 +61,9 @@ public sealed partial class WebSocketConnection
     /// </summary>
     public ValueTask<WebSocketMessage> ReceiveAsync(CancellationToken cancellationToken = default)
     {
-        if (_finalMessage is { } final)
+        if (_finalStatus is { } finalStatus)
         {
-            return new ValueTask<WebSocketMessage>(final);
+            return new ValueTask<WebSocketMessage>(new WebSocketMessage(finalStatus, _finalDescription));
         }
 
         // The common case under load: the read we hold has another whole, plain data frame. No state machine for it.
@@ -74,7 +82,7 @@ public sealed partial class WebSocketConnection
     private bool TryTakeBufferedMessage(out WebSocketMessage message)
     {
         message = default;
-        if (!_holdingRead || _inFragmentedMessage || _pendingUtf8Failure)
+        if (!_holdingRead || _inFragmentedMessage || _pendingUtf8Failure || _partialPayloadChecked != 0)
         {
             return false;
         }
@@ -90,7 +98,7 @@ public sealed partial class WebSocketConnection
         }
 
         ReturnAssembly();
-        var payload = TakePayload(header);
+        var payload = TakePayload(header, out _);
         if (header.Opcode == Opcode.Text && !IsValidUtf8(payload))
         {
             // Unmasked in place already, so the loop cannot read it again: it fails the connection from this flag.
@@ -164,7 +172,7 @@ public sealed partial class WebSocketConnection
                 }
 
                 (WebSocketCloseStatus Status, string Reason)? failure;
-                while (TryTakeFrame(out var header, out var payload, out failure))
+                while (TryTakeFrame(out var header, out var payload, out var checkedPrefix, out failure))
                 {
                     switch (header.Opcode)
                     {
@@ -183,7 +191,7 @@ public sealed partial class WebSocketConnection
                             return await InflateMessageAsync(header.Opcode, payload).ConfigureAwait(false);
 
                         case Opcode.Text or Opcode.Binary when header.Fin:
-                            if (header.Opcode == Opcode.Text && !IsValidUtf8(payload))
+                            if (header.Opcode == Opcode.Text && !(checkedPrefix == 0 ? IsValidUtf8(payload) : AppendUtf8(payload.Slice(checkedPrefix), fin: true)))
                             {
                                 return await FailAsync(WebSocketCloseStatus.InvalidPayloadData, "Invalid UTF-8 in a text message").ConfigureAwait(false);
                             }
@@ -199,7 +207,11 @@ public sealed partial class WebSocketConnection
                                 _fragmentedOpcode = header.Opcode;
                                 _fragmentedCompressed = header.ReservedBits != 0;
                                 _fragmentCount = 0;
-                                _utf8.Reset();
+                                if (checkedPrefix == 0)
+                                {
+                                    // (Otherwise the validator already holds this frame's first bytes.)
+                                    _utf8.Reset();
+                                }
                             }
 
                             if (++_fragmentCount > _options.MaxFragmentsPerMessage)
@@ -209,7 +221,7 @@ public sealed partial class WebSocketConnection
 
                             Append(payload);
                             // Compressed text is validated once inflated; plain text fails fast, fragment by fragment.
-                            if (_fragmentedOpcode == Opcode.Text && !_fragmentedCompressed && !AppendUtf8(payload, header.Fin))
+                            if (_fragmentedOpcode == Opcode.Text && !_fragmentedCompressed && !AppendUtf8(payload.Slice(checkedPrefix), header.Fin))
                             {
                                 return await FailAsync(WebSocketCloseStatus.InvalidPayloadData, "Invalid UTF-8 in a text message").ConfigureAwait(false);
                             }
@@ -262,9 +274,10 @@ public sealed partial class WebSocketConnection
     /// Takes the next whole frame off the front of the held buffer, unmasking its payload in place. Unmasking happens
     /// exactly once per frame because the frame is sliced off as it is taken.
     /// </summary>
-    private bool TryTakeFrame(out FrameHeader header, out ReadOnlySequence<byte> payload, out (WebSocketCloseStatus Status, string Reason)? failure)
+    private bool TryTakeFrame(out FrameHeader header, out ReadOnlySequence<byte> payload, out long checkedPrefix, out (WebSocketCloseStatus Status, string Reason)? failure)
     {
         payload = default;
+        checkedPrefix = 0;
         failure = null;
         var status = FrameReader.TryReadHeader(_buffer, _inFragmentedMessage, _options.MaxFrameBytes, out header, out var closeStatus, out var reason, _deflate is not null);
         if (status == FrameReadStatus.NeedMoreData)
@@ -290,25 +303,74 @@ public sealed partial class WebSocketConnection
 
         if (_buffer.Length < header.FrameLength)
         {
+            if (IsPlainText(header) && !CheckPartialText(header))
+            {
+                failure = (WebSocketCloseStatus.InvalidPayloadData, "Invalid UTF-8 in a text message");
+            }
+
             return false;
         }
 
-        payload = TakePayload(header);
+        payload = TakePayload(header, out checkedPrefix);
         return true;
     }
 
-    /// <summary>Slices a whole frame off the front of the held buffer and unmasks its payload in place (once).</summary>
-    private ReadOnlySequence<byte> TakePayload(in FrameHeader header)
+    /// <summary>An uncompressed text frame: a text message's first frame, or a continuation of one.</summary>
+    private bool IsPlainText(in FrameHeader header) =>
+        header.ReservedBits == 0
+        && (header.Opcode == Opcode.Text || (header.Opcode == Opcode.Continuation && _fragmentedOpcode == Opcode.Text && !_fragmentedCompressed));
+
+    /// <summary>
+    /// Unmasks and validates the payload bytes of a still incomplete text frame that arrived since the last look, so a
+    /// peer trickling invalid UTF-8 is failed at the bad byte. False when the bytes so far cannot be valid UTF-8.
+    /// </summary>
+    private bool CheckPartialText(in FrameHeader header)
+    {
+        var available = _buffer.Length - header.HeaderLength;
+        if (available <= _partialPayloadChecked)
+        {
+            return true;
+        }
+
+        if (_partialPayloadChecked == 0 && header.Opcode == Opcode.Text)
+        {
+            _utf8.Reset();
+        }
+
+        var fresh = _buffer.Slice(header.HeaderLength + _partialPayloadChecked, available - _partialPayloadChecked);
+        var maskIndex = (int)(_partialPayloadChecked & 3);
+        _partialPayloadChecked = available;
+        foreach (var segment in fresh)
+        {
+            var span = MemoryMarshal.AsMemory(segment).Span;
+            maskIndex = Mask.Apply(span, header.MaskKey, maskIndex);
+            if (!_utf8.Append(span))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    /// <summary>
+    /// Slices a whole frame off the front of the held buffer and unmasks its payload in place (once: bytes already
+    /// unmasked while the frame was arriving, <paramref name="checkedPrefix"/> of them, are skipped).
+    /// </summary>
+    private ReadOnlySequence<byte> TakePayload(in FrameHeader header, out long checkedPrefix)
     {
         var payload = _buffer.Slice(header.HeaderLength, header.PayloadLength);
-        if (payload.IsSingleSegment)
+        checkedPrefix = _partialPayloadChecked;
+        _partialPayloadChecked = 0;
+        var rest = checkedPrefix == 0 ? payload : payload.Slice(checkedPrefix);
+        if (rest.IsSingleSegment)
         {
-            Mask.Apply(MemoryMarshal.AsMemory(payload.First).Span, header.MaskKey, 0);
+            Mask.Apply(MemoryMarshal.AsMemory(rest.First).Span, header.MaskKey, (int)(checkedPrefix & 3));
         }
         else
         {
-            var maskIndex = 0;
-            foreach (var segment in payload)
+            var maskIndex = (int)(checkedPrefix & 3);
+            foreach (var segment in rest)
             {
                 maskIndex = Mask.Apply(MemoryMarshal.AsMemory(segment).Span, header.MaskKey, maskIndex);
             }
@@ -388,7 +450,8 @@ public sealed partial class WebSocketConnection
 
         ReleaseRead();
         var message = new WebSocketMessage(status, description);
-        _finalMessage = message;
+        _finalStatus = message.CloseStatus;
+        _finalDescription = message.CloseDescription;
         return message;
     }
 
@@ -407,7 +470,8 @@ public sealed partial class WebSocketConnection
         ReleaseRead();
         await TrySendCloseFrameAsync(status, reason).ConfigureAwait(false);
         var message = new WebSocketMessage(status, reason);
-        _finalMessage = message;
+        _finalStatus = message.CloseStatus;
+        _finalDescription = message.CloseDescription;
         SignalPeerGone();
         return message;
     }
@@ -422,7 +486,8 @@ public sealed partial class WebSocketConnection
         }
 
         var message = new WebSocketMessage(_closeStatus ?? AbnormalClosure, _closeDescription);
-        _finalMessage = message;
+        _finalStatus = message.CloseStatus;
+        _finalDescription = message.CloseDescription;
         SignalPeerGone();
         return message;
     }

@@ -15,6 +15,7 @@ public sealed partial class WebSocketConnection
     private readonly SemaphoreSlim _sendLock = new(1, 1);
     private long _queuedSendBytes;
     private bool _sendingFragmented;
+    private bool _sendingCompressed;
     private Opcode _sendingOpcode;
 
     // A send made while the receive side still holds unread bytes of the same read leaves the flush to the receive loop
@@ -205,17 +206,21 @@ public sealed partial class WebSocketConnection
                     wireOpcode = opcode;
                 }
 
-                // Whole messages over the threshold are compressed (under the lock: the compressor's window is shared);
-                // messages sent in parts go uncompressed, which RFC 7692 allows message by message.
-                if (_deflate is not null && compressible && endOfMessage && !_sendingFragmented && length >= _deflate.MinMessageBytes)
+                // A message is compressed (under the lock: the compressor's window is shared) when its first part is at
+                // least the threshold; its later parts follow that choice. RFC 7692 allows the choice message by message.
+                var compress = _sendingFragmented
+                    ? _sendingCompressed
+                    : _deflate is not null && compressible && length >= _deflate.MinMessageBytes;
+                if (compress)
                 {
-                    WriteCompressed(wireOpcode, payload);
+                    WriteCompressed(wireOpcode, payload, firstFrame: !_sendingFragmented, endOfMessage);
                 }
                 else
                 {
                     FrameWriter.WriteFrame(_output, wireOpcode, endOfMessage, payload);
                 }
 
+                _sendingCompressed = compress && !endOfMessage;
                 _sendingFragmented = !endOfMessage;
                 _sendingOpcode = opcode;
                 await FlushOrDeferAsync(length + FrameHeader.MaxLength, cancellationToken).ConfigureAwait(false);
@@ -233,13 +238,19 @@ public sealed partial class WebSocketConnection
         }
     }
 
-    private void WriteCompressed(Opcode opcode, in ReadOnlySequence<byte> payload)
+    /// <summary>
+    /// Writes a whole compressed message, or one frame of a compressed message sent in parts (RSV1 on its first frame
+    /// only, RFC 7692 section 6.1).
+    /// </summary>
+    private void WriteCompressed(Opcode opcode, in ReadOnlySequence<byte> payload, bool firstFrame, bool endOfMessage)
     {
         byte[]? compressed = null;
         try
         {
-            var length = _deflate!.Compress(payload, ref compressed);
-            FrameWriter.WriteFrame(_output, opcode, true, compressed.AsSpan(0, length), compressed: true);
+            var length = firstFrame && endOfMessage
+                ? _deflate!.Compress(payload, ref compressed)
+                : _deflate!.CompressPart(payload, endOfMessage, ref compressed);
+            FrameWriter.WriteFrame(_output, opcode, endOfMessage, compressed.AsSpan(0, length), compressed: firstFrame);
         }
         finally
         {

@@ -30,6 +30,12 @@ public class CompressionTests
             await connection.SendAsync(Prepared.Value, ct);
             await TestKestrel.EchoAsync(connection, ct);
         });
+        o.Map("/parts", SendInPartsThenEchoAsync);
+        o.Map("/parts-tight", SendInPartsThenEchoAsync, e => e.Compression = new WebSocketCompressionOptions
+        {
+            Enabled = true,
+            ServerContextTakeover = false,
+        });
         o.Map("/secret", async (connection, ct) =>
         {
             var secret = Encoding.UTF8.GetBytes(new string('s', 1000));
@@ -40,6 +46,21 @@ public class CompressionTests
 
     [OneTimeTearDown]
     public async Task StopAsync() => await _server.DisposeAsync();
+
+    /// <summary>Sends <see cref="JsonLike"/>(300) in three parts, twice (the second message reuses the window), then echoes.</summary>
+    private static async Task SendInPartsThenEchoAsync(WebSocketConnection connection, CancellationToken ct)
+    {
+        var bytes = Encoding.UTF8.GetBytes(JsonLike(300));
+        for (var message = 0; message < 2; message++)
+        {
+            var third = bytes.Length / 3;
+            await connection.SendAsync(bytes.AsMemory(0, third), WebSocketMessageType.Text, endOfMessage: false, ct);
+            await connection.SendAsync(bytes.AsMemory(third, third), WebSocketMessageType.Text, endOfMessage: false, ct);
+            await connection.SendAsync(bytes.AsMemory(2 * third), WebSocketMessageType.Text, endOfMessage: true, ct);
+        }
+
+        await TestKestrel.EchoAsync(connection, ct);
+    }
 
     private static string JsonLike(int records) => string.Concat(Enumerable.Range(0, records).Select(i => $"{{\"id\":{i},\"price\":{i % 977}.5,\"side\":\"{(i % 2 == 0 ? "buy" : "sell")}\"}}"));
 
@@ -124,6 +145,45 @@ public class CompressionTests
         Assert.That(frame.Rsv1, Is.True, "the echo is compressed");
         Assert.That(frame.Payload.Length, Is.LessThan(text.Length / 3));
         Assert.That(Encoding.UTF8.GetString(Inflate(frame.Payload)), Is.EqualTo(text));
+    }
+
+    [TestCase("/parts")]
+    [TestCase("/parts-tight")]
+    public async Task AMessageSentInPartsIsCompressedWithRsv1OnItsFirstFrameOnly(string path)
+    {
+        await using var raw = await RawConnection.ConnectAsync(_server.Port);
+        await raw.SendAsync(RawConnection.UpgradeRequest(path, extraHeaders: "Sec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover\r\n"));
+        Assert.That((await raw.ReadResponseAsync()).StatusCode, Is.EqualTo(101));
+
+        // server_no_context_takeover was offered, so every message stands alone and each can be inflated by itself.
+        var expected = JsonLike(300);
+        for (var message = 0; message < 2; message++)
+        {
+            var frames = new[] { await raw.ReadFrameAsync(), await raw.ReadFrameAsync(), await raw.ReadFrameAsync() };
+            Assert.That(frames.Select(f => f.Opcode), Is.EqualTo(new[] { 0x1, 0x0, 0x0 }), "text, continuation, continuation");
+            Assert.That(frames.Select(f => f.Rsv1), Is.EqualTo(new[] { true, false, false }), "RSV1 on the first frame only");
+            Assert.That(frames.Select(f => f.Fin), Is.EqualTo(new[] { false, false, true }));
+            var compressed = frames.SelectMany(f => f.Payload).ToArray();
+            Assert.That(compressed.Length, Is.LessThan(expected.Length / 3), "the parts are compressed");
+            Assert.That(Encoding.UTF8.GetString(Inflate(compressed)), Is.EqualTo(expected), $"message {message}");
+        }
+    }
+
+    [TestCase("/parts")]
+    [TestCase("/parts-tight")]
+    public async Task ClientWebSocketReadsCompressedPartsWithAndWithoutContextTakeover(string path)
+    {
+        using var client = await ConnectAsync(path, new WebSocketDeflateOptions());
+        for (var message = 0; message < 2; message++)
+        {
+            var (type, payload) = await ClientWebSocketEchoTests.ReceiveMessageAsync(client);
+            Assert.That(type, Is.EqualTo(WebSocketMessageType.Text));
+            Assert.That(Encoding.UTF8.GetString(payload), Is.EqualTo(JsonLike(300)), $"message {message}");
+        }
+
+        // The compressor is in a consistent state after parts: a whole message echoes compressed and intact.
+        await client.SendAsync(Encoding.UTF8.GetBytes(JsonLike(50)), WebSocketMessageType.Text, true, CancellationToken.None);
+        Assert.That(Encoding.UTF8.GetString((await ClientWebSocketEchoTests.ReceiveMessageAsync(client)).Payload), Is.EqualTo(JsonLike(50)));
     }
 
     private static readonly Lazy<WebSocketPreparedMessage> Prepared = new(() =>
