@@ -25,6 +25,11 @@ public sealed partial class WebSocketConnection
             return;
         }
 
+        if (_transportClosed.IsCancellationRequested && !_peerGone.IsCancellationRequested)
+        {
+            SignalPeerGone();
+        }
+
         var closeSentAt = Volatile.Read(ref _closeSentAtTicks);
         var closeTimeout = _options.CloseTimeout;
         if (_closeSent != 0 && !_closeReceived && !_failed && closeSentAt != 0

@@ -34,6 +34,9 @@ public sealed partial class WebSocketConnection
     private readonly CancellationTokenSource _peerGone = new();
     private readonly long _openedAt = Environment.TickCount64;
 
+    // The transport's own "connection closed" signal, polled by the heartbeat rather than registered on.
+    private readonly CancellationToken _transportClosed;
+
     private int _state;
     private int _closeSent;
     private volatile bool _closeReceived;
@@ -47,9 +50,11 @@ public sealed partial class WebSocketConnection
         WebSocketTransportMetrics metrics,
         ILogger logger,
         Action? abortTransport,
-        Compression.PerMessageDeflate? deflate = null)
+        Compression.PerMessageDeflate? deflate = null,
+        CancellationToken transportClosed = default)
     {
         _deflate = deflate;
+        _transportClosed = transportClosed;
         _input = transport.Input;
         _output = transport.Output;
         Request = request;
@@ -63,7 +68,10 @@ public sealed partial class WebSocketConnection
     /// <summary>The upgrade request this WebSocket came with.</summary>
     public WebSocketRequest Request { get; }
 
-    /// <summary>Fires when the peer is gone: the connection was aborted, timed out, or its input ended.</summary>
+    /// <summary>
+    /// Fires when the peer is gone: the connection was aborted, timed out, failed, or its input ended. A pending or next
+    /// receive notices at once; a transport closed while nobody receives is noticed by the heartbeat (about a second).
+    /// </summary>
     public CancellationToken ConnectionClosed => _peerGone.Token;
 
     /// <summary>The close code once a close frame was received or sent (see <see cref="WebSocketMessage.CloseStatus"/>).</summary>

@@ -75,13 +75,28 @@ internal sealed class WebSocketUpgradeMiddleware
             var connection = Accept(context, sniffed.Result, out var endpoint);
             sniffed = null!;
             await context.Transport.Output.FlushAsync().ConfigureAwait(false);
-            using var closedRegistration = context.ConnectionClosed.Register(static s => ((WebSocketConnection)s!).SignalPeerGone(), connection);
+
             // The host's ApplicationStopping when there is a host (one registration for every connection, through the
             // heartbeat); otherwise Kestrel's per-connection shutdown signal.
             var stopping = _stopping.CanBeCanceled
                 ? _stopping
                 : context.Features.Get<IConnectionLifetimeNotificationFeature>()?.ConnectionClosedRequested ?? default;
-            await WebSocketSession.RunAsync(connection, endpoint, _metrics, _heartbeat, _logger, stopping).ConfigureAwait(false);
+
+            // WebSocketSession.RunAsync, inlined (see there).
+            WebSocketSession.Begin(connection, _metrics, _heartbeat, stopping);
+            var closeIfOpen = WebSocketCloseStatus.NormalClosure;
+            try
+            {
+                await endpoint.Handler(connection, connection.ConnectionClosed).ConfigureAwait(false);
+            }
+            catch (Exception ex)
+            {
+                closeIfOpen = WebSocketSession.HandlerFailed(connection, endpoint, _logger, ex);
+            }
+            finally
+            {
+                await WebSocketSession.EndAsync(connection, _heartbeat, closeIfOpen).ConfigureAwait(false);
+            }
         }
         finally
         {
@@ -191,7 +206,9 @@ internal sealed class WebSocketUpgradeMiddleware
 
         _metrics.Handshake("accepted", "connection");
         Log.UpgradeAccepted(_logger, context.ConnectionId, endpoint.Path, "connection", result.SubProtocol);
-        return new WebSocketConnection(context.Transport, request, _options, _metrics, _logger, context.Abort, Deflate(endpoint, _options, result));
+        // Kestrel's ConnectionClosed is not registered on (an object per idle connection): a pending receive sees the
+        // input end at once, and the heartbeat looks at the token every second for a handler that is not receiving.
+        return new WebSocketConnection(context.Transport, request, _options, _metrics, _logger, context.Abort, Deflate(endpoint, _options, result), context.ConnectionClosed);
     }
 
     /// <summary>What the sniffer learned from the head; lives only until the connection is accepted or handed on.</summary>
