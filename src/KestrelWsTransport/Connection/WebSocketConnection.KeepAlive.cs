@@ -14,6 +14,9 @@ public sealed partial class WebSocketConnection
     /// <summary>The host-wide token whose firing means "server shutting down" for this connection.</summary>
     internal CancellationToken ServerStopping { get; set; }
 
+    /// <summary>Registered with a heartbeat, which enforces the close timeout (see <see cref="CloseAsync"/>).</summary>
+    internal bool HasHeartbeat { get; set; }
+
     /// <summary>
     /// Called about once a second by <see cref="Connection.WebSocketHeartbeat"/>; never blocks. Sends keepalive pings,
     /// and aborts a peer that stopped answering or never completed a close handshake.

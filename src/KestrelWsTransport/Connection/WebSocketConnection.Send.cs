@@ -118,6 +118,17 @@ public sealed partial class WebSocketConnection
             return;
         }
 
+        if (HasHeartbeat)
+        {
+            // The heartbeat aborts a close that is not answered within CloseTimeout, which ends this receive with
+            // 1006: no timer of our own per closing connection.
+            while (!(await ReceiveAsync(cancellationToken).ConfigureAwait(false)).IsClose)
+            {
+            }
+
+            return;
+        }
+
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         timeout.CancelAfter(_options.CloseTimeout);
         try

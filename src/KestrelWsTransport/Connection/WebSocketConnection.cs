@@ -149,7 +149,10 @@ public sealed partial class WebSocketConnection
     {
         try
         {
-            if (!IsAborted && (!_closeReceived || _closeSent == 0) && !_failed && !_inputEnded)
+            // A peer known to be gone (the transport closed under a handler that was not receiving) gets no close
+            // frame: there is nobody to send it to, and the connection ends as 1006, not as the code we would have sent.
+            var peerGone = _peerGone.IsCancellationRequested || _transportClosed.IsCancellationRequested;
+            if (!IsAborted && (!_closeReceived || _closeSent == 0) && !_failed && !_inputEnded && !peerGone)
             {
                 await CloseAsync(closeIfOpen, null, CancellationToken.None).ConfigureAwait(false);
             }

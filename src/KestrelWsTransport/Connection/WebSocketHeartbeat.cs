@@ -75,7 +75,35 @@ internal sealed class WebSocketHeartbeat
 
     public void Register(WebSocketConnection connection)
     {
+        connection.HasHeartbeat = true;
         _connections.TryAdd(connection, 0);
+        EnsureTimer();
+    }
+
+    public void Unregister(WebSocketConnection connection) => _connections.TryRemove(connection, out _);
+
+    // Connections still being sniffed, each with its handshake deadline: checked on the same tick, so a handshake
+    // timeout costs no timer of its own (it fires within one period after the deadline).
+    private readonly ConcurrentDictionary<HandshakeDeadline, byte> _handshakes = new();
+
+    /// <summary>Watches <paramref name="input"/> until <paramref name="timeout"/>; null when the timeout is infinite.</summary>
+    public HandshakeDeadline? TrackHandshake(System.IO.Pipelines.PipeReader input, TimeSpan timeout)
+    {
+        if (timeout == Timeout.InfiniteTimeSpan)
+        {
+            return null;
+        }
+
+        var deadline = new HandshakeDeadline(input, Environment.TickCount64 + (long)timeout.TotalMilliseconds);
+        _handshakes.TryAdd(deadline, 0);
+        EnsureTimer();
+        return deadline;
+    }
+
+    public void Untrack(HandshakeDeadline deadline) => _handshakes.TryRemove(deadline, out _);
+
+    private void EnsureTimer()
+    {
         if (_timer is null)
         {
             lock (_timerLock)
@@ -84,8 +112,6 @@ internal sealed class WebSocketHeartbeat
             }
         }
     }
-
-    public void Unregister(WebSocketConnection connection) => _connections.TryRemove(connection, out _);
 
     private void Tick()
     {
@@ -98,6 +124,11 @@ internal sealed class WebSocketHeartbeat
         try
         {
             var now = Environment.TickCount64;
+            foreach (var pair in _handshakes)
+            {
+                pair.Key.FireIfDue(now);
+            }
+
             foreach (var pair in _connections)
             {
                 pair.Key.OnHeartbeat(now);
@@ -106,6 +137,33 @@ internal sealed class WebSocketHeartbeat
         finally
         {
             Volatile.Write(ref _ticking, 0);
+        }
+    }
+}
+
+/// <summary>
+/// A sniffed connection's handshake deadline. Exactly one of two things happens: the heartbeat fires it (and cancels
+/// the pending read so the sniffer wakes up), or the sniffer finishes first and the heartbeat leaves the input alone
+/// (a stray cancel would reach HTTP's first read).
+/// </summary>
+internal sealed class HandshakeDeadline(System.IO.Pipelines.PipeReader input, long deadline)
+{
+    private const int Active = 0;
+    private const int Fired = 1;
+    private const int Finished = 2;
+    private int _state;
+
+    /// <summary>True when the deadline passed: the heartbeat fired it before the sniffer finished.</summary>
+    public bool HasFired => Volatile.Read(ref _state) == Fired;
+
+    /// <summary>The sniffer is done with the input; false when the deadline fired first.</summary>
+    public bool TryFinish() => Interlocked.CompareExchange(ref _state, Finished, Active) != Fired;
+
+    public void FireIfDue(long now)
+    {
+        if (now >= deadline && Interlocked.CompareExchange(ref _state, Fired, Active) == Active)
+        {
+            input.CancelPendingRead();
         }
     }
 }

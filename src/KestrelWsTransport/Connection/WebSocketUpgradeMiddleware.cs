@@ -107,81 +107,104 @@ internal sealed class WebSocketUpgradeMiddleware
     /// <summary>
     /// Reads until the first bytes decide the connection, and leaves the input as the decision needs it: nothing
     /// consumed or examined for a pass, the head consumed for an upgrade. Acting on the decision is the caller's job, so
-    /// the timeout's timer is gone before HTTP runs. <see cref="SniffOutcome.NeedMoreData"/> means there is nobody to
+    /// the deadline is off the heartbeat before HTTP runs. <see cref="SniffOutcome.NeedMoreData"/> means there is nobody to
     /// answer: the peer is gone, or it sent nothing before the handshake timeout (logged and counted here).
     /// </summary>
     private async ValueTask<SniffOutcome> SniffAsync(ConnectionContext context, SniffedHead sniffed)
     {
         var input = context.Transport.Input;
-        var sniffer = new HandshakeSniffer();
-        using var timeout = new CancellationTokenSource();
-        if (_options.HandshakeTimeout != Timeout.InfiniteTimeSpan)
+        var deadline = _heartbeat.TrackHandshake(input, _options.HandshakeTimeout);
+        try
         {
-            timeout.CancelAfter(_options.HandshakeTimeout);
-        }
-
-        long seen = 0;
-        while (true)
-        {
-            System.IO.Pipelines.ReadResult read;
-            try
+            var sniffer = new HandshakeSniffer();
+            long seen = 0;
+            while (true)
             {
-                read = await input.ReadAsync(timeout.Token).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException) when (timeout.IsCancellationRequested)
-            {
-                // Undecided at the deadline. Handed to HTTP, it could live on for Kestrel's Limits.KeepAliveTimeout
-                // (130 s): a slowloris or a crowd of silent sockets would outlast our limit. It ends here instead.
-                if (seen == 0)
+                System.IO.Pipelines.ReadResult read;
+                try
                 {
-                    // No request at all, so no response: returning closes the socket.
-                    _metrics.Handshake(SilentResult, "connection");
-                    Log.SilentConnectionClosed(_logger, context.ConnectionId, (long)_options.HandshakeTimeout.TotalMilliseconds);
+                    read = await input.ReadAsync().ConfigureAwait(false);
+                }
+                catch (Exception ex) when (ex is IOException or ConnectionAbortedException)
+                {
+                    Log.TransportFailure(_logger, context.ConnectionId, ex);
                     return SniffOutcome.NeedMoreData;
                 }
 
-                // A request line or head still coming, ours or not yet known to be HTTP's: it is an HTTP request, so it
-                // gets HTTP's answer for "too slow".
-                sniffed.Result.Rejection = HandshakeRejection.HandshakeTimeout;
-                return SniffOutcome.Reject;
-            }
-            catch (Exception ex) when (ex is IOException or ConnectionAbortedException)
-            {
-                Log.TransportFailure(_logger, context.ConnectionId, ex);
-                return SniffOutcome.NeedMoreData;
-            }
+                var buffer = read.Buffer;
+                seen = Math.Max(seen, buffer.Length);
+                if (read.IsCanceled)
+                {
+                    // Only the deadline cancels this read.
+                    input.AdvanceTo(buffer.Start, buffer.End);
+                    return deadline?.HasFired == true ? TimedOut(context, sniffed, seen) : SniffOutcome.NeedMoreData;
+                }
 
-            var buffer = read.Buffer;
-            seen = buffer.Length;
-            var outcome = buffer.IsEmpty ? SniffOutcome.NeedMoreData : sniffer.Sniff(buffer, _options, ref sniffed.Result);
-
-            switch (outcome)
-            {
-                case SniffOutcome.NeedMoreData when !read.IsCompleted:
+                var outcome = buffer.IsEmpty ? SniffOutcome.NeedMoreData : sniffer.Sniff(buffer, _options, ref sniffed.Result);
+                if (outcome == SniffOutcome.NeedMoreData && !read.IsCompleted)
+                {
                     // Everything seen is examined, so the next read waits for new bytes.
                     input.AdvanceTo(buffer.Start, buffer.End);
                     continue;
+                }
 
-                case SniffOutcome.NeedMoreData:
-                    // The peer finished sending before the head was complete. HTTP can say what it makes of it.
-                    input.AdvanceTo(buffer.Start, buffer.Start);
-                    sniffed.Result.PassReason = PassReason.NotHttp11;
-                    return SniffOutcome.PassThrough;
-
-                case SniffOutcome.PassThrough:
-                    // Examined nothing: HTTP's first read must return these bytes at once (Http2PrefaceConnectionMiddleware does the same).
-                    input.AdvanceTo(buffer.Start, buffer.Start);
-                    return outcome;
-
-                case SniffOutcome.Reject:
+                if (deadline is not null && !deadline.TryFinish())
+                {
+                    // Decided just as the deadline fired: the deadline wins, so no cancel can reach whoever reads next.
                     input.AdvanceTo(buffer.Start, buffer.End);
-                    return outcome;
-            }
+                    return TimedOut(context, sniffed, seen);
+                }
 
-            // Upgrade: consume the head only; frames that came in the same read stay for the engine.
-            input.AdvanceTo(buffer.GetPosition(sniffed.Result.HeadLength));
-            return outcome;
+                switch (outcome)
+                {
+                    case SniffOutcome.NeedMoreData:
+                        // The peer finished sending before the head was complete. HTTP can say what it makes of it.
+                        input.AdvanceTo(buffer.Start, buffer.Start);
+                        sniffed.Result.PassReason = PassReason.NotHttp11;
+                        return SniffOutcome.PassThrough;
+
+                    case SniffOutcome.PassThrough:
+                        // Examined nothing: HTTP's first read must return these bytes at once (Http2PrefaceConnectionMiddleware does the same).
+                        input.AdvanceTo(buffer.Start, buffer.Start);
+                        return outcome;
+
+                    case SniffOutcome.Reject:
+                        input.AdvanceTo(buffer.Start, buffer.End);
+                        return outcome;
+                }
+
+                // Upgrade: consume the head only; frames that came in the same read stay for the engine.
+                input.AdvanceTo(buffer.GetPosition(sniffed.Result.HeadLength));
+                return outcome;
+            }
         }
+        finally
+        {
+            if (deadline is not null)
+            {
+                _heartbeat.Untrack(deadline);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Undecided at the deadline. Handed to HTTP, it could live on for Kestrel's Limits.KeepAliveTimeout (130 s): a
+    /// slowloris or a crowd of silent sockets would outlast our limit. It ends here instead.
+    /// </summary>
+    private SniffOutcome TimedOut(ConnectionContext context, SniffedHead sniffed, long seen)
+    {
+        if (seen == 0)
+        {
+            // No request at all, so no response: returning closes the socket.
+            _metrics.Handshake(SilentResult, "connection");
+            Log.SilentConnectionClosed(_logger, context.ConnectionId, (long)_options.HandshakeTimeout.TotalMilliseconds);
+            return SniffOutcome.NeedMoreData;
+        }
+
+        // A request line or head still coming, ours or not yet known to be HTTP's: it is an HTTP request, so it gets
+        // HTTP's answer for "too slow".
+        sniffed.Result.Rejection = HandshakeRejection.HandshakeTimeout;
+        return SniffOutcome.Reject;
     }
 
     /// <summary>Writes the 101 (flushed by the caller) and creates the engine for the accepted head.</summary>

@@ -53,6 +53,8 @@ public sealed class WebSocketTransportOptions
     /// mapped path still incomplete) it gets <c>408 Request Timeout</c> and is closed. A connection already handed to
     /// Kestrel's HTTP pipeline before then (any request line for an unmapped path, any other method) is not affected;
     /// Kestrel's own timeouts apply to it. Defaults to 10 seconds. <see cref="Timeout.InfiniteTimeSpan"/> disables it.
+    /// Checked on the transport's one-second heartbeat (no timer per connection), so a connection is cut up to a second
+    /// after its deadline.
     /// </summary>
     public TimeSpan HandshakeTimeout
     {
@@ -114,7 +116,8 @@ public sealed class WebSocketTransportOptions
 
     /// <summary>
     /// How long the server waits for the peer's close frame after sending its own (application close, host shutdown
-    /// with 1001) before it aborts the connection. Defaults to 5 seconds.
+    /// with 1001) before it aborts the connection. Defaults to 5 seconds. Enforced by the one-second heartbeat (no timer
+    /// per connection), so the abort comes up to a second later.
     /// </summary>
     public TimeSpan CloseTimeout
     {
