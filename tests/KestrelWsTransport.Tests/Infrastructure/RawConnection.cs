@@ -24,6 +24,19 @@ public sealed class RawConnection : IAsyncDisposable
         _stream = client.GetStream();
     }
 
+    /// <summary>The socket itself, for tests that need its options or want to write without the read helpers.</summary>
+    public Socket Socket => _client.Client;
+
+    /// <summary>
+    /// Ends the connection with a TCP reset instead of a FIN (linger on, zero timeout), the way a crashed or killed
+    /// client disappears: the server sees ECONNRESET, not an orderly end of input.
+    /// </summary>
+    public void Reset()
+    {
+        _client.Client.LingerState = new LingerOption(true, 0);
+        _client.Client.Close();
+    }
+
     public static async Task<RawConnection> ConnectAsync(int port)
     {
         var client = new TcpClient(AddressFamily.InterNetwork) { NoDelay = true };
