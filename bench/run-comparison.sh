@@ -4,16 +4,29 @@
 # ratios. Each server is pinned to one core and the load tool to the other (taskset), each server is warmed up first,
 # every scenario is measured RUNS times. Results (JSON per run, summary.md, server logs, environment.txt) go to OUT.
 #
-#   bench/run-comparison.sh                          # everything, defaults below (about 10 minutes)
+#   bench/run-comparison.sh                          # everything, defaults below (about 16 minutes)
 #   DURATION=5 WARMUP=9 RUNS=1 IDLE_CONNECTIONS=1000 bench/run-comparison.sh   # a quick look
 #   SERVERS="kestrelws middleware" SCENARIOS="echo" bench/run-comparison.sh
+#   SERVERS="kestrelws middleware" SCENARIOS="deflate idle-deflate" bench/run-comparison.sh   # compression only
+#
+# Scenarios: echo, bulk, handshake, idle (as before), and for permessage-deflate (kestrelws and middleware only; the raw
+# echo has no WebSocket):
+#   deflate       three echo runs with the same JSON messages (--payload json, every echo checked byte for byte):
+#                 echo-json (uncompressed, the reference), deflate (context takeover both ways, what browsers get by
+#                 default) and deflate-nct (client_ and server_no_context_takeover); each reports msg/s and the wire
+#                 bytes per payload byte in each direction.
+#   idle-deflate  memory per idle connection that has exchanged one JSON message (--prime): idle-json (no
+#                 compression), idle-deflate, idle-deflate-nct; each on a fresh server.
+# The middleware is started with --compression true (DangerousEnableCompression, used only when a client offers it).
 #
 # Settings (environment): DURATION (s measured per run, default 10), WARMUP (s of load per server before the runs,
-# split over the scenarios, default 30), RUNS (default 3), IDLE_CONNECTIONS (default 10000), SCENARIOS (default
-# "echo bulk handshake idle"), SERVERS (default "kestrelws middleware raw"), SERVER_CPU / TOOL_CPU (cores, default 0/1),
-# ECHO_ARGS / BULK_ARGS / HANDSHAKE_ARGS / IDLE_ARGS (extra load tool options), SKIP_BUILD=1 (reuse the last build),
-# OUT (default artifacts/bench/comparison-<time>). DOTNET_* variables (DOTNET_gcServer=0, DOTNET_TieredPGO=0, ...) reach
-# the servers unchanged.
+# split over the scenarios, default 30), RUNS (default 3), IDLE_CONNECTIONS (default 10000), IDLE_DEFLATE_CONNECTIONS
+# (default 2000), SCENARIOS (default "echo bulk handshake idle deflate idle-deflate"), SERVERS (default "kestrelws
+# middleware raw"), SERVER_CPU / TOOL_CPU (cores, default 0/1), ECHO_ARGS / BULK_ARGS / HANDSHAKE_ARGS / IDLE_ARGS /
+# DEFLATE_ARGS / IDLE_DEFLATE_ARGS (load tool options), SKIP_BUILD=1 (reuse the last build), BIN (where the builds go,
+# default artifacts/bench/bin), PORT_BASE (servers listen on PORT_BASE+1..3, default 5200), OUT (default
+# artifacts/bench/comparison-<time>). DOTNET_* variables (DOTNET_gcServer=0, DOTNET_TieredPGO=0, ...) reach the servers
+# unchanged.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -21,7 +34,8 @@ DURATION=${DURATION:-10}
 WARMUP=${WARMUP:-30}
 RUNS=${RUNS:-3}
 IDLE_CONNECTIONS=${IDLE_CONNECTIONS:-10000}
-SCENARIOS=${SCENARIOS:-"echo bulk handshake idle"}
+IDLE_DEFLATE_CONNECTIONS=${IDLE_DEFLATE_CONNECTIONS:-2000}
+SCENARIOS=${SCENARIOS:-"echo bulk handshake idle deflate idle-deflate"}
 SERVERS=${SERVERS:-"kestrelws middleware raw"}
 SERVER_CPU=${SERVER_CPU:-0}
 TOOL_CPU=${TOOL_CPU:-1}
@@ -29,16 +43,22 @@ ECHO_ARGS=${ECHO_ARGS:-"--connections 64 --in-flight 16 --size 32"}
 BULK_ARGS=${BULK_ARGS:-"--connections 8 --in-flight 1 --size 1048576"}
 HANDSHAKE_ARGS=${HANDSHAKE_ARGS:-"--concurrency 32 --size 32"}
 IDLE_ARGS=${IDLE_ARGS:-"--settle 5"}
+DEFLATE_ARGS=${DEFLATE_ARGS:-"--connections 64 --in-flight 16 --payload json"}
+IDLE_DEFLATE_ARGS=${IDLE_DEFLATE_ARGS:-"--settle 5 --prime --payload json"}
 OUT=${OUT:-artifacts/bench/comparison-$(date +%Y%m%d-%H%M%S)}
-BIN=artifacts/bench/bin
+BIN=${BIN:-artifacts/bench/bin}
+PORT_BASE=${PORT_BASE:-5200}
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 
 # Idle holds up to 10,000 sockets in each process; the per-process limit here is 20,000.
 ulimit -n 20000
-if (( IDLE_CONNECTIONS + 200 > 20000 )); then
-  echo "IDLE_CONNECTIONS=$IDLE_CONNECTIONS does not fit the 20,000 open-file limit" >&2
+if (( IDLE_CONNECTIONS + 200 > 20000 || IDLE_DEFLATE_CONNECTIONS + 200 > 20000 )); then
+  echo "IDLE_CONNECTIONS=$IDLE_CONNECTIONS / IDLE_DEFLATE_CONNECTIONS=$IDLE_DEFLATE_CONNECTIONS do not fit the 20,000 open-file limit" >&2
   exit 2
 fi
+for s in $SCENARIOS; do
+  case $s in echo|bulk|handshake|idle|deflate|idle-deflate) ;; *) echo "unknown scenario $s" >&2; exit 2 ;; esac
+done
 
 mkdir -p "$OUT"
 log() { printf '\n=== %s  %s\n' "$(date +%H:%M:%S)" "$*"; }
@@ -52,8 +72,8 @@ fi
 
 {
   echo "started: $(date -Is)"
-  echo "command: ${BASH_SOURCE[0]} (DURATION=$DURATION WARMUP=$WARMUP RUNS=$RUNS IDLE_CONNECTIONS=$IDLE_CONNECTIONS SCENARIOS='$SCENARIOS' SERVERS='$SERVERS')"
-  echo "echo: $ECHO_ARGS | bulk: $BULK_ARGS | handshake: $HANDSHAKE_ARGS | idle: $IDLE_ARGS"
+  echo "command: ${BASH_SOURCE[0]} (DURATION=$DURATION WARMUP=$WARMUP RUNS=$RUNS IDLE_CONNECTIONS=$IDLE_CONNECTIONS IDLE_DEFLATE_CONNECTIONS=$IDLE_DEFLATE_CONNECTIONS SCENARIOS='$SCENARIOS' SERVERS='$SERVERS' PORT_BASE=$PORT_BASE BIN=$BIN)"
+  echo "echo: $ECHO_ARGS | bulk: $BULK_ARGS | handshake: $HANDSHAKE_ARGS | idle: $IDLE_ARGS | deflate: $DEFLATE_ARGS | idle-deflate: $IDLE_DEFLATE_ARGS"
   echo "git: $(git rev-parse --short HEAD 2>/dev/null) $(git status --porcelain 2>/dev/null | wc -l) changed files"
   echo "kernel: $(uname -r); cores: $(nproc); cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
   echo "memory: $(free -m | awk '/Mem:/ {print $2 " MiB total, " $7 " MiB available"}')"
@@ -81,11 +101,11 @@ trap stop_server EXIT
 start_server() {
   local label=$1 log=$2
   case $label in
-    kestrelws)  PORT=5201; URL=ws://127.0.0.1:$PORT/echo; CLIENT=fast
+    kestrelws)  PORT=$(( PORT_BASE + 1 )); URL=ws://127.0.0.1:$PORT/echo; CLIENT=fast
                 (cd "$BIN/echoserver" && exec taskset -c "$SERVER_CPU" dotnet EchoServer.dll --urls "http://127.0.0.1:$PORT") >"$log" 2>&1 & ;;
-    middleware) PORT=5202; URL=ws://127.0.0.1:$PORT/echo; CLIENT=fast
-                (cd "$BIN/peers" && exec taskset -c "$SERVER_CPU" dotnet Peers.dll middleware --urls "http://127.0.0.1:$PORT") >"$log" 2>&1 & ;;
-    raw)        PORT=5203; URL=tcp://127.0.0.1:$PORT; CLIENT=raw
+    middleware) PORT=$(( PORT_BASE + 2 )); URL=ws://127.0.0.1:$PORT/echo; CLIENT=fast
+                (cd "$BIN/peers" && exec taskset -c "$SERVER_CPU" dotnet Peers.dll middleware --urls "http://127.0.0.1:$PORT" --compression true) >"$log" 2>&1 & ;;
+    raw)        PORT=$(( PORT_BASE + 3 )); URL=tcp://127.0.0.1:$PORT; CLIENT=raw
                 (cd "$BIN/peers" && exec taskset -c "$SERVER_CPU" dotnet Peers.dll raw --urls "http://127.0.0.1:$PORT") >"$log" 2>&1 & ;;
     *) echo "unknown server $label" >&2; exit 2 ;;
   esac
@@ -99,33 +119,59 @@ start_server() {
   exit 1
 }
 
-scenario_args() {
+# The load tool runs a throughput scenario of this script is made of, one per line: "result name|command|options".
+# The result name is the scenario the load tool writes into its JSON (it names content-mode runs itself).
+runs_of() {
   case $1 in
-    echo) echo "$ECHO_ARGS" ;;
-    bulk) echo "$BULK_ARGS" ;;
-    handshake) echo "$HANDSHAKE_ARGS" ;;
+    echo) echo "echo|echo|$ECHO_ARGS" ;;
+    bulk) echo "bulk|bulk|$BULK_ARGS" ;;
+    handshake) echo "handshake|handshake|$HANDSHAKE_ARGS" ;;
+    deflate)
+      echo "echo-json|echo|$DEFLATE_ARGS"
+      echo "deflate|echo|$DEFLATE_ARGS --deflate"
+      echo "deflate-nct|echo|$DEFLATE_ARGS --deflate --no-context-takeover" ;;
   esac
 }
 
-throughput_scenarios=()
-for s in $SCENARIOS; do [[ $s == idle ]] || throughput_scenarios+=("$s"); done
+# The idle variants of idle-deflate, each on a fresh server: "result name|options".
+idle_deflate_runs() {
+  echo "idle-json|$IDLE_DEFLATE_ARGS"
+  echo "idle-deflate|$IDLE_DEFLATE_ARGS --deflate"
+  echo "idle-deflate-nct|$IDLE_DEFLATE_ARGS --deflate --no-context-takeover"
+}
+
+# Whether a server speaks WebSocket (the raw echo does not: no compression scenarios for it).
+has_websocket() { [[ $1 != raw ]]; }
 
 for label in $SERVERS; do
-  if (( ${#throughput_scenarios[@]} > 0 )); then
+  runs=()
+  for s in $SCENARIOS; do
+    [[ $s == idle || $s == idle-deflate ]] && continue
+    if [[ $s == deflate ]] && ! has_websocket "$label"; then
+      log "$label: no WebSocket, no $s scenario"
+      continue
+    fi
+    mapfile -t -O "${#runs[@]}" runs < <(runs_of "$s")
+  done
+
+  if (( ${#runs[@]} > 0 )); then
     start_server "$label" "$OUT/$label.server.log"
-    log "$label (pid $SERVER_PID, core $SERVER_CPU): warm-up ${WARMUP} s over ${throughput_scenarios[*]}"
-    per=$(( WARMUP / ${#throughput_scenarios[@]} )); (( per > 0 )) || per=1
-    for s in "${throughput_scenarios[@]}"; do
-      # shellcheck disable=SC2046
-      loadtool "$s" "$URL" --client "$CLIENT" $(scenario_args "$s") --warmup 0 --duration "$per" --label "$label" >/dev/null || true
+    log "$label (pid $SERVER_PID, core $SERVER_CPU): warm-up ${WARMUP} s over ${#runs[@]} runs: $(printf '%s ' "${runs[@]%%|*}")"
+    per=$(( WARMUP / ${#runs[@]} )); (( per > 0 )) || per=1
+    for r in "${runs[@]}"; do
+      IFS='|' read -r _ command args <<< "$r"
+      # shellcheck disable=SC2086
+      loadtool "$command" "$URL" --client "$CLIENT" $args --warmup 0 --duration "$per" --label "$label" >/dev/null || true
     done
     for run in $(seq "$RUNS"); do
-      for s in "${throughput_scenarios[@]}"; do
-        log "$label: $s, run $run of $RUNS"
-        # shellcheck disable=SC2046
-        loadtool "$s" "$URL" --client "$CLIENT" $(scenario_args "$s") --warmup 2 --duration "$DURATION" \
-          --server-pid "$SERVER_PID" --label "$label" --json "$OUT/$label-$s-$run.json" \
-          | grep -E 'messages/s|MB/s|handshakes/s|latency|errors|CPU' || echo "($label $s run $run reported errors or failed)"
+      for r in "${runs[@]}"; do
+        IFS='|' read -r name command args <<< "$r"
+        log "$label: $name, run $run of $RUNS"
+        # shellcheck disable=SC2086
+        loadtool "$command" "$URL" --client "$CLIENT" $args --warmup 2 --duration "$DURATION" \
+          --server-pid "$SERVER_PID" --label "$label" --json "$OUT/$label-$name-$run.json" \
+          | grep -E 'messages/s|MB/s|handshakes/s|latency|errors|CPU|accepted|payload / wire|differing|PROBLEM' \
+          || echo "($label $name run $run reported errors or failed)"
       done
     done
     stop_server
@@ -142,6 +188,24 @@ for label in $SERVERS; do
       --server-pid "$SERVER_PID" --label "$label" --json "$OUT/$label-idle-1.json" \
       | grep -E 'opened|echoed|RSS|per connection|open files|errors' || echo "($label idle reported errors or failed)"
     stop_server
+  fi
+
+  if [[ " $SCENARIOS " == *" idle-deflate "* ]] && has_websocket "$label"; then
+    # Memory per idle connection that exchanged one JSON message, without and with compression: each variant on a
+    # fresh server, 200 connections of the same kind first (compiled paths, and the codec pools a server may keep).
+    mapfile -t idle_runs < <(idle_deflate_runs)
+    for r in "${idle_runs[@]}"; do
+      IFS='|' read -r name args <<< "$r"
+      start_server "$label" "$OUT/$label.$name.server.log"
+      log "$label (pid $SERVER_PID): $name, $IDLE_DEFLATE_CONNECTIONS connections"
+      # shellcheck disable=SC2086
+      loadtool idle "$URL" --client "$CLIENT" $args --connections 200 --settle 1 >/dev/null || true
+      # shellcheck disable=SC2086
+      loadtool idle "$URL" --client "$CLIENT" $args --connections "$IDLE_DEFLATE_CONNECTIONS" \
+        --server-pid "$SERVER_PID" --label "$label" --json "$OUT/$label-$name-1.json" \
+        | grep -E 'opened|echoed|RSS|per connection|open files|accepted|errors|PROBLEM' || echo "($label $name reported errors or failed)"
+      stop_server
+    done
   fi
 done
 

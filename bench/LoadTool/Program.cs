@@ -41,6 +41,7 @@ public static class Program
             HandshakeCommand(),
             IdleCommand(),
             BroadcastCommand(),
+            SoakCommand(),
             ReportCommand(),
         };
 
@@ -62,13 +63,18 @@ public static class Program
         var inFlight = Int("--in-flight", 16, "Messages in flight per connection.", "-k");
         var size = Int("--size", 32, "Payload bytes per message.", "-s");
         var binary = new Option<bool>("--binary") { Description = "Send binary messages (default: text)." };
-        var command = new Command("echo", "Many connections, many small messages in flight on each: messages per second and round-trip latency.")
+        var content = new ContentOptions();
+        var command = new Command(
+            "echo",
+            "Many connections, many small messages in flight on each: messages per second and round-trip latency. With --payload json " +
+            "or --deflate every echo is checked byte for byte and the bytes on the wire are counted (results named echo-json, deflate, deflate-nct).")
         {
             connections, inFlight, size, binary,
         };
         shared.AddTo(command);
+        content.AddTo(command);
         command.SetAction((parse, ct) => RunAsync(parse, shared, common =>
-            EchoScenario.RunAsync(common, "echo", parse.GetValue(connections), parse.GetValue(inFlight), parse.GetValue(size), !parse.GetValue(binary), ct)));
+            EchoScenario.RunAsync(common, "echo", parse.GetValue(connections), parse.GetValue(inFlight), parse.GetValue(size), !parse.GetValue(binary), content.Read(parse), ct)));
         return command;
     }
 
@@ -85,7 +91,7 @@ public static class Program
         };
         shared.AddTo(command);
         command.SetAction((parse, ct) => RunAsync(parse, shared, common =>
-            EchoScenario.RunAsync(common, "bulk", parse.GetValue(connections), parse.GetValue(inFlight), parse.GetValue(size), parse.GetValue(text), ct)));
+            EchoScenario.RunAsync(common, "bulk", parse.GetValue(connections), parse.GetValue(inFlight), parse.GetValue(size), parse.GetValue(text), ContentSettings.None, ct)));
         return command;
     }
 
@@ -112,13 +118,25 @@ public static class Program
         var settle = new Option<double>("--settle") { Description = "Seconds to wait after opening before reading the server's memory.", DefaultValueFactory = _ => 5 };
         var hold = new Option<double>("--hold") { Description = "Extra seconds to hold the connections (e.g. past the server's keepalive interval).", DefaultValueFactory = _ => 0 };
         var size = Int("--size", 32, "Payload bytes of the check echo.", "-s");
-        var command = new Command("idle", "Hold N connections open; server memory per connection (from --server-pid); then check each still echoes.")
+        var prime = new Option<bool>("--prime")
         {
-            connections, parallel, settle, hold, size,
+            Description = "Send one message on every connection and wait for its echo before measuring (with --deflate: so that " +
+                "compressors and decompressors a server creates on first use exist when memory is read).",
+        };
+        var content = new ContentOptions();
+        var command = new Command(
+            "idle",
+            "Hold N connections open; server memory per connection (from --server-pid); then check each still echoes. " +
+            "With --deflate the connections negotiate permessage-deflate (results named idle-deflate, idle-deflate-nct; idle-primed with --prime alone).")
+        {
+            connections, parallel, settle, hold, size, prime,
         };
         shared.AddTo(command);
+        content.AddTo(command);
         command.SetAction((parse, ct) => RunAsync(parse, shared, common =>
-            IdleScenario.RunAsync(common, parse.GetValue(connections), parse.GetValue(parallel), parse.GetValue(settle), parse.GetValue(hold), parse.GetValue(size), ct)));
+            IdleScenario.RunAsync(
+                common, parse.GetValue(connections), parse.GetValue(parallel), parse.GetValue(settle), parse.GetValue(hold), parse.GetValue(size),
+                parse.GetValue(prime), content.Read(parse), ct)));
         return command;
     }
 
@@ -135,6 +153,62 @@ public static class Program
         shared.AddTo(command);
         command.SetAction((parse, ct) => RunAsync(parse, shared, common =>
             BroadcastScenario.RunAsync(common, parse.GetValue(subscribers), parse.GetValue(inFlight), parse.GetValue(size), ct)));
+        return command;
+    }
+
+    private static Command SoakCommand()
+    {
+        var shared = new SharedOptions("ws://127.0.0.1:5000/echo", duration: 180, warmup: 10);
+        var connections = Int("--connections", 10_000, "Connections.", "-c");
+        var interval = new Option<double>("--interval") { Description = "Milliseconds between a connection's bursts (each +-10%, first at a random phase).", DefaultValueFactory = _ => 2000 };
+        var burst = Int("--burst", 3, "Messages per burst: 1 to this many, drawn per burst.");
+        var maxInFlight = Int("--max-in-flight", 16, "A connection skips its burst while this many of its messages are unanswered (counted).");
+        var parallel = Int("--open-parallel", 64, "Connections being opened (and closed) at once.");
+        var warmupConnections = Int("--warmup-connections", 200, "Connections of the warm-up traffic (--warmup seconds) before the baseline is read.");
+        var settle = new Option<double>("--settle") { Description = "Seconds to wait before the baseline and after the last close before reading the server again.", DefaultValueFactory = _ => 20 };
+        var settleMax = new Option<double>("--settle-max") { Description = "Seconds after the last close within which memory and handles must be back (read again every 10 s).", DefaultValueFactory = _ => 120 };
+        var drain = new Option<double>("--drain") { Description = "Seconds to wait for the messages still in flight when sending stops.", DefaultValueFactory = _ => 60 };
+        var rssTolerance = new Option<double>("--rss-tolerance")
+        {
+            Description = "MiB of server RSS above the baseline still counted as back, not counting the memory the GC keeps committed " +
+                "(RSS - gc-committed; the GC's part is judged by --heap-tolerance and --pool-tolerance, its committed total is reported).",
+            DefaultValueFactory = _ => 16,
+        };
+        var heapTolerance = new Option<double>("--heap-tolerance") { Description = "MiB of server small-object heap (gen0-2, after a full GC) above the baseline still counted as back.", DefaultValueFactory = _ => 4 };
+        var poolTolerance = new Option<double>("--pool-tolerance")
+        {
+            Description = "MiB of server large-object and pinned-object heap (after a full GC: buffer pools such as Kestrel's pinned blocks and ArrayPool's large arrays) above the baseline still counted as back.",
+            DefaultValueFactory = _ => 16,
+        };
+        var filesTolerance = Int("--files-tolerance", 4, "Server open files above the baseline still counted as back.");
+        var seed = new Option<int>("--seed") { Description = "Seed of the messages.", DefaultValueFactory = _ => 1 };
+        var deflate = new Option<bool>("--deflate") { Description = "Offer permessage-deflate (the messages are checked after inflating)." };
+        var noContextTakeover = new Option<bool>("--no-context-takeover") { Description = "With --deflate: offer client_no_context_takeover and server_no_context_takeover." };
+        var command = new Command(
+            "soak",
+            "N connections echoing sequence-numbered messages of mixed sizes and types at a steady pace for --duration seconds, every echo checked " +
+            "(exactly once, in order, byte for byte), then all closed with a close handshake; the server's RSS, GC heap (full GC induced over " +
+            "EventPipe) and open files at baseline, under load and after close (--server-pid). Exit 3: a message or connection problem; 4: memory " +
+            "or handles not back within the tolerances after --settle-max.")
+        {
+            connections, interval, burst, maxInFlight, parallel, warmupConnections, settle, settleMax, drain, rssTolerance, heapTolerance, poolTolerance, filesTolerance,
+            seed, deflate, noContextTakeover,
+        };
+        shared.AddTo(command);
+        command.SetAction((parse, ct) => RunAsync(parse, shared, common =>
+        {
+            if (parse.GetValue(noContextTakeover) && !parse.GetValue(deflate))
+            {
+                throw new UsageException("--no-context-takeover goes with --deflate.");
+            }
+
+            var settings = new SoakSettings(
+                parse.GetValue(connections), parse.GetValue(interval), parse.GetValue(burst), parse.GetValue(maxInFlight), parse.GetValue(parallel),
+                parse.GetValue(warmupConnections), parse.GetValue(settle), parse.GetValue(settleMax), parse.GetValue(drain), parse.GetValue(rssTolerance),
+                parse.GetValue(heapTolerance), parse.GetValue(poolTolerance), parse.GetValue(filesTolerance), parse.GetValue(seed),
+                parse.GetValue(deflate) ? new DeflateOffer(parse.GetValue(noContextTakeover)) : null);
+            return SoakScenario.RunAsync(common, settings, ct);
+        }));
         return command;
     }
 
@@ -168,7 +242,7 @@ public static class Program
             var result = await run(common).ConfigureAwait(false);
             result.Print();
             await result.SaveAsync(common.JsonPath).ConfigureAwait(false);
-            return result.Errors == 0 ? 0 : 3;
+            return result.ExitCode ?? (result.Errors == 0 ? 0 : 3);
         }
         catch (UsageException ex)
         {
@@ -184,6 +258,38 @@ public static class Program
 
     private static Option<int> Int(string name, int defaultValue, string description, params string[] aliases) =>
         new(name, aliases) { Description = description, DefaultValueFactory = _ => defaultValue };
+
+    /// <summary>--payload, --deflate, --no-context-takeover, --seed: content mode of the fast client.</summary>
+    private sealed class ContentOptions
+    {
+        private readonly Option<string> _payload = new("--payload")
+        {
+            Description = "fixed (the same --size bytes of a-z every time, not checked) or json (realistic JSON messages of 200-1000 B, " +
+                "market-data quotes and chat, generated from --seed; every echo checked byte for byte).",
+            DefaultValueFactory = _ => "fixed",
+        };
+        private readonly Option<bool> _deflate = new("--deflate")
+        {
+            Description = "Offer permessage-deflate (RFC 7692) and compress every message; the run fails unless the server accepts, " +
+                "compresses its frames (RSV1) and every echo inflates to exactly what was sent.",
+        };
+        private readonly Option<bool> _noContextTakeover = new("--no-context-takeover")
+        {
+            Description = "With --deflate: offer client_no_context_takeover and server_no_context_takeover (each message compressed on its own).",
+        };
+        private readonly Option<int> _seed = new("--seed") { Description = "Seed of the --payload json messages.", DefaultValueFactory = _ => Content.JsonPayloads.DefaultSeed };
+
+        public void AddTo(Command command)
+        {
+            foreach (var option in new Option[] { _payload, _deflate, _noContextTakeover, _seed })
+            {
+                command.Options.Add(option);
+            }
+        }
+
+        public ContentSettings Read(System.CommandLine.ParseResult parse) =>
+            new(parse.GetValue(_payload)!, parse.GetValue(_deflate), parse.GetValue(_noContextTakeover), parse.GetValue(_seed));
+    }
 
     /// <summary>The options every scenario takes.</summary>
     private sealed class SharedOptions

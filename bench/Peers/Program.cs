@@ -9,10 +9,15 @@ using Microsoft.AspNetCore.Connections;
 //   dotnet Peers.dll middleware --urls http://127.0.0.1:5102   ASP.NET Core's WebSockets middleware, /echo
 //   dotnet Peers.dll raw        --urls http://127.0.0.1:5103   a ConnectionHandler that copies input to output
 //
+// middleware options: --buffer BYTES (receive buffer, default 4096); --compression true (accept permessage-deflate
+// offers: WebSocketAcceptContext.DangerousEnableCompression, off by default); --server-context-takeover false (with
+// --compression: DisableServerContextTakeover, answer server_no_context_takeover to every offer; a client that offers
+// server_no_context_takeover gets it either way).
+//
 // The raw echo speaks no protocol at all: it is the ceiling for any server on Kestrel's transport.
 if (args.Length == 0 || args[0] is not ("middleware" or "raw"))
 {
-    Console.Error.WriteLine("usage: Peers middleware|raw --urls http://127.0.0.1:PORT [--buffer BYTES]");
+    Console.Error.WriteLine("usage: Peers middleware|raw --urls http://127.0.0.1:PORT [--buffer BYTES] [--compression true [--server-context-takeover false]]");
     return 2;
 }
 
@@ -38,6 +43,13 @@ if (mode == "raw")
 
 // The receive buffer an application typically gives ManagedWebSocket (it holds it for the connection's life).
 var bufferSize = int.TryParse(builder.Configuration["buffer"], out var b) && b > 0 ? b : 4096;
+var acceptContext = new WebSocketAcceptContext
+{
+    // The runtime's permessage-deflate (zlib level 6, memLevel 8, 15-bit window: the same as KestrelWsTransport's
+    // defaults), used only when the client offers it.
+    DangerousEnableCompression = builder.Configuration.GetValue("compression", false),
+    DisableServerContextTakeover = !builder.Configuration.GetValue("server-context-takeover", true),
+};
 var app = builder.Build();
 app.UseWebSockets(new WebSocketOptions { KeepAliveInterval = TimeSpan.FromSeconds(30) });
 app.Map("/echo", async context =>
@@ -48,7 +60,7 @@ app.Map("/echo", async context =>
         return;
     }
 
-    using var socket = await context.WebSockets.AcceptWebSocketAsync();
+    using var socket = await context.WebSockets.AcceptWebSocketAsync(acceptContext);
     var buffer = new byte[bufferSize];
     var aborted = context.RequestAborted;
     try

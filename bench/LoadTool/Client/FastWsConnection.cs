@@ -57,6 +57,18 @@ internal sealed class FastWsConnection : ILoadConnection
     private bool _closeSent;
     private bool _disposed;
 
+    // Content mode (settings.Content set): real messages, checked on the way back; permessage-deflate when negotiated.
+    private readonly IMessageContent? _content;
+    private ClientDeflater? _deflater;
+    private ClientInflater? _inflater;
+    private byte[]? _deflated;
+    private bool _frameRsv1;
+    private bool _messageCompressed;
+    private long _messagePlain;
+    private readonly Lock _deflateLock = new();
+    private readonly Lock _inflateLock = new();
+    private bool _codecsDisposed;
+
     private FastWsConnection(Socket socket, Stream stream, ConnectionSettings settings)
     {
         _socket = socket;
@@ -69,9 +81,24 @@ internal sealed class FastWsConnection : ILoadConnection
         _receive = ArrayPool<byte>.Shared.Rent(Math.Max(1024, settings.ReceiveBufferSize));
         _random = (ulong)Random.Shared.NextInt64() | 1;
         _prefix = settings.Observer is null ? null : new byte[PrefixLength];
+        _content = settings.Content;
     }
 
     public IMessageObserver? Observer => _settings.Observer;
+
+    /// <summary>What this connection sends and checks in content mode (null: the fixed payload, unchecked).</summary>
+    public IMessageContent? Content => _content;
+
+    /// <summary>Bytes and messages in each direction (counted in content mode only).</summary>
+    public WireStats Stats { get; } = new();
+
+    /// <summary>What the server answered to the permessage-deflate offer (null: not offered or declined).</summary>
+    public DeflateParameters? Deflate { get; private set; }
+
+    /// <summary>Whether the server's close frame arrived, and its status code (0: none in the frame).</summary>
+    public bool CloseReceived => _closeReceived;
+
+    public int CloseCode { get; private set; }
 
     /// <summary>Connects, upgrades (checking the 101 and Sec-WebSocket-Accept) and returns the open WebSocket.</summary>
     public static async Task<FastWsConnection> ConnectAsync(Target target, ConnectionSettings settings, CancellationToken cancellationToken)
@@ -112,7 +139,7 @@ internal sealed class FastWsConnection : ILoadConnection
     private async Task UpgradeAsync(Target target, CancellationToken cancellationToken)
     {
         // The request is built once per target; only the 24-byte key differs per connection.
-        var template = RequestTemplate.For(target);
+        var template = RequestTemplate.For(target, _settings.Deflate?.OfferHeader);
         var request = ArrayPool<byte>.Shared.Rent(template.Length);
         try
         {
@@ -154,6 +181,11 @@ internal sealed class FastWsConnection : ILoadConnection
             {
                 throw new IOException("The 101 response has no valid Sec-WebSocket-Accept.");
             }
+
+            if (_settings.Deflate is { } offer)
+            {
+                Deflate = DeflateParameters.FromResponse(Encoding.ASCII.GetString(head), offer);
+            }
         }
         finally
         {
@@ -176,16 +208,19 @@ internal sealed class FastWsConnection : ILoadConnection
     {
         private static RequestTemplate? s_last;
 
-        private RequestTemplate(Target target)
+        private RequestTemplate(Target target, string? extensions)
         {
             Target = target;
+            Extensions = extensions;
             var before = $"GET {target.PathAndQuery} HTTP/1.1\r\nHost: {target.HostHeader}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ";
-            const string after = "\r\nSec-WebSocket-Version: 13\r\n\r\n";
+            var after = "\r\nSec-WebSocket-Version: 13\r\n" + (extensions is null ? "" : $"Sec-WebSocket-Extensions: {extensions}\r\n") + "\r\n";
             Bytes = Encoding.ASCII.GetBytes(before + new string('A', 24) + after);
             KeyOffset = Encoding.ASCII.GetByteCount(before);
         }
 
         public Target Target { get; }
+
+        public string? Extensions { get; }
 
         public byte[] Bytes { get; }
 
@@ -193,21 +228,24 @@ internal sealed class FastWsConnection : ILoadConnection
 
         public int Length => Bytes.Length;
 
-        public static RequestTemplate For(Target target)
+        public static RequestTemplate For(Target target, string? extensions)
         {
             var last = Volatile.Read(ref s_last);
-            if (last is not null && ReferenceEquals(last.Target, target))
+            if (last is not null && ReferenceEquals(last.Target, target) && last.Extensions == extensions)
             {
                 return last;
             }
 
-            last = new RequestTemplate(target);
+            last = new RequestTemplate(target, extensions);
             Volatile.Write(ref s_last, last);
             return last;
         }
     }
 
-    public async ValueTask SendAsync(int count, CancellationToken cancellationToken)
+    public ValueTask SendAsync(int count, CancellationToken cancellationToken) =>
+        _content is null ? SendPayloadAsync(count, cancellationToken) : SendContentAsync(count, cancellationToken);
+
+    private async ValueTask SendPayloadAsync(int count, CancellationToken cancellationToken)
     {
         await _writeLock.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
@@ -240,6 +278,187 @@ internal sealed class FastWsConnection : ILoadConnection
         {
             _writeLock.Release();
         }
+    }
+
+    /// <summary>
+    /// Content mode: each message comes from the content (it varies), is compressed when permessage-deflate was
+    /// negotiated (RSV1 on the first frame, the 00 00 FF FF tail stripped), split into the frames the content asks for,
+    /// masked into one buffer with the messages around it, and written in batches of about <see cref="BatchBytes"/>.
+    /// </summary>
+    private async ValueTask SendContentAsync(int count, CancellationToken cancellationToken)
+    {
+        await _writeLock.WaitAsync(cancellationToken).ConfigureAwait(false);
+        var buffer = ArrayPool<byte>.Shared.Rent(BatchBytes);
+        try
+        {
+            var used = 0;
+            for (; count > 0; count--)
+            {
+                var encoded = EncodeNextLocked(ref buffer, used);
+                if (encoded < 0)
+                {
+                    // No room next to what is queued: write that first, then encode into the emptied buffer.
+                    await _stream.WriteAsync(buffer.AsMemory(0, used), cancellationToken).ConfigureAwait(false);
+                    used = 0;
+                    encoded = EncodeNextLocked(ref buffer, used);
+                }
+
+                used += encoded;
+            }
+
+            if (used > 0)
+            {
+                await _stream.WriteAsync(buffer.AsMemory(0, used), cancellationToken).ConfigureAwait(false);
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+            _writeLock.Release();
+        }
+    }
+
+    private int EncodeNextLocked(ref byte[] buffer, int used)
+    {
+        lock (_deflateLock)
+        {
+            ObjectDisposedException.ThrowIf(_codecsDisposed, this);
+            return EncodeNext(ref buffer, used);
+        }
+    }
+
+    // The message taken from the content but not yet encoded (it did not fit next to the others).
+    private byte[]? _pendingPlain;
+    private int _pendingLength;
+    private bool _pendingText;
+    private int _pendingFrames;
+    private byte[]? _pendingPrecompressed;
+
+    /// <summary>
+    /// Encodes the next message into <paramref name="buffer"/> at <paramref name="used"/>; returns the bytes written, or
+    /// -1 when it does not fit beside the <paramref name="used"/> bytes already there (it is kept for the next call).
+    /// Grows the buffer for a message larger than it.
+    /// </summary>
+    private int EncodeNext(ref byte[] buffer, int used)
+    {
+        var content = _content!;
+        var deflate = Deflate;
+        if (_pendingPlain is null)
+        {
+            _pendingLength = content.NextLength(out _pendingText, out _pendingFrames);
+            _pendingPlain = ArrayPool<byte>.Shared.Rent(Math.Max(1, _pendingLength));
+            _pendingPrecompressed = deflate is { ClientContextTakeover: false } ? content.PrecompressedNext(deflate.ClientWindowBits) : null;
+            content.WriteNext(_pendingPlain.AsSpan(0, _pendingLength));
+        }
+
+        ReadOnlySpan<byte> plain = _pendingPlain.AsSpan(0, _pendingLength);
+        ReadOnlySpan<byte> body = plain;
+        var compressed = false;
+        if (_pendingPrecompressed is not null)
+        {
+            // Without context takeover a message compresses to the same bytes every time: the content made them once.
+            body = _pendingPrecompressed;
+            compressed = true;
+        }
+        else if (deflate is not null)
+        {
+            _deflater ??= new ClientDeflater(ClientDeflater.Level, deflate.ClientWindowBits, ClientDeflater.MemoryLevel, resetEachMessage: !deflate.ClientContextTakeover);
+            _deflated ??= ArrayPool<byte>.Shared.Rent(Math.Max(1024, plain.Length / 2 + 64));
+            var length = _deflater.Compress(plain, ref _deflated);
+            body = _deflated.AsSpan(0, length);
+            compressed = true;
+        }
+
+        var frames = Math.Clamp(_pendingFrames, 1, Math.Max(1, body.Length));
+        var needed = frames * 14 + body.Length;
+        if (needed > buffer.Length - used)
+        {
+            if (used > 0 && !compressed)
+            {
+                return -1;
+            }
+
+            // Compressed (the deflater has seen it: it cannot be compressed again later) or alone: make room.
+            var grown = ArrayPool<byte>.Shared.Rent(used + needed);
+            buffer.AsSpan(0, used).CopyTo(grown);
+            ArrayPool<byte>.Shared.Return(buffer);
+            buffer = grown;
+        }
+
+        var written = WriteMessageFrames(buffer.AsSpan(used), body, _pendingText, frames, compressed);
+        var stats = Stats;
+        stats.MessagesSent++;
+        stats.FramesSent += frames;
+        stats.PayloadBytesSent += plain.Length;
+        stats.WireBytesSent += written;
+        if (compressed)
+        {
+            stats.CompressedMessagesSent++;
+        }
+
+        ArrayPool<byte>.Shared.Return(_pendingPlain);
+        _pendingPlain = null;
+        _pendingPrecompressed = null;
+        if (_deflated is { Length: > 256 * 1024 })
+        {
+            // A rare large message: do not keep its buffer for the life of the connection.
+            ArrayPool<byte>.Shared.Return(_deflated);
+            _deflated = null;
+        }
+
+        return written;
+    }
+
+    /// <summary>Writes <paramref name="body"/> as <paramref name="frames"/> masked frames; returns the bytes written.</summary>
+    private int WriteMessageFrames(Span<byte> destination, ReadOnlySpan<byte> body, bool text, int frames, bool compressed)
+    {
+        var position = 0;
+        var chunk = (body.Length + frames - 1) / Math.Max(1, frames);
+        var offset = 0;
+        for (var i = 0; i < frames; i++)
+        {
+            var size = i == frames - 1 ? body.Length - offset : Math.Min(chunk, body.Length - offset);
+            var b0 = (byte)(i == 0 ? (text ? 0x1 : 0x2) : 0x0);
+            if (i == frames - 1)
+            {
+                b0 |= 0x80;
+            }
+
+            if (i == 0 && compressed)
+            {
+                b0 |= 0x40;
+            }
+
+            var frame = destination[position..];
+            frame[0] = b0;
+            int header;
+            if (size <= 125)
+            {
+                frame[1] = (byte)(0x80 | size);
+                header = 2;
+            }
+            else if (size <= ushort.MaxValue)
+            {
+                frame[1] = 0x80 | 126;
+                BinaryPrimitives.WriteUInt16BigEndian(frame[2..], (ushort)size);
+                header = 4;
+            }
+            else
+            {
+                frame[1] = 0x80 | 127;
+                BinaryPrimitives.WriteUInt64BigEndian(frame[2..], (ulong)size);
+                header = 10;
+            }
+
+            var key = NextKey();
+            BitConverter.TryWriteBytes(frame.Slice(header, 4), key);
+            header += 4;
+            Masking.Apply(body.Slice(offset, size), frame.Slice(header, size), key);
+            position += header + size;
+            offset += size;
+        }
+
+        return position;
     }
 
     private void WriteFrame(Span<byte> frame)
@@ -333,6 +552,22 @@ internal sealed class FastWsConnection : ILoadConnection
     /// <summary>Consumes every whole header and every available payload byte; returns the data messages completed.</summary>
     private int Parse()
     {
+        if (_content is null)
+        {
+            return ParseFrames();
+        }
+
+        // The inflater is native memory: never free it under a parse (a close that timed out may dispose the
+        // connection while its receive loop still runs).
+        lock (_inflateLock)
+        {
+            ObjectDisposedException.ThrowIf(_codecsDisposed, this);
+            return ParseFrames();
+        }
+    }
+
+    private int ParseFrames()
+    {
         var messages = 0;
         var buffer = _receive;
         while (!_closeReceived)
@@ -375,6 +610,11 @@ internal sealed class FastWsConnection : ILoadConnection
                     _messageLength = 0;
                     _prefixLength = 0;
                 }
+
+                if (_content is not null)
+                {
+                    BeginContentFrame(b0, headerLength);
+                }
             }
 
             var take = (int)Math.Min(_payloadRemaining, _receiveEnd - _receiveStart);
@@ -385,6 +625,10 @@ internal sealed class FastWsConnection : ILoadConnection
                     var copy = Math.Min(take, _control.Length - _controlLength);
                     buffer.AsSpan(_receiveStart, copy).CopyTo(_control.AsSpan(_controlLength));
                     _controlLength += copy;
+                }
+                else if (_content is not null)
+                {
+                    ContentPayload(buffer.AsSpan(_receiveStart, take));
                 }
                 else
                 {
@@ -412,6 +656,7 @@ internal sealed class FastWsConnection : ILoadConnection
             {
                 case 0x8:
                     _closeReceived = true;
+                    CloseCode = _controlLength >= 2 ? BinaryPrimitives.ReadUInt16BigEndian(_control) : 0;
                     break;
                 case 0x9:
                     _pongPending = true;
@@ -422,7 +667,14 @@ internal sealed class FastWsConnection : ILoadConnection
                     if (_frameFin)
                     {
                         messages++;
-                        _settings.Observer?.OnMessage(_prefix.AsSpan(0, _prefixLength), _messageLength);
+                        if (_content is not null)
+                        {
+                            EndContentMessage();
+                        }
+                        else
+                        {
+                            _settings.Observer?.OnMessage(_prefix.AsSpan(0, _prefixLength), _messageLength);
+                        }
                     }
 
                     break;
@@ -430,6 +682,74 @@ internal sealed class FastWsConnection : ILoadConnection
         }
 
         return messages;
+    }
+
+    // A message the server sends back can be no larger than what the tool sends; this only stops a runaway inflate.
+    private const long MaxInflatedMessage = 64L * 1024 * 1024;
+
+    /// <summary>Content mode: checks the frame's RSV bits and starts a data message.</summary>
+    private void BeginContentFrame(byte b0, int headerLength)
+    {
+        _frameRsv1 = (b0 & 0x40) != 0;
+        if ((b0 & 0x30) != 0)
+        {
+            throw new InvalidDataException("The server set RSV2 or RSV3.");
+        }
+
+        if (_frameOpcode >= 0x8)
+        {
+            if (_frameRsv1)
+            {
+                throw new InvalidDataException("The server set RSV1 on a control frame.");
+            }
+
+            return;
+        }
+
+        if (_frameRsv1 && (Deflate is null || _frameOpcode == 0))
+        {
+            throw new InvalidDataException(Deflate is null
+                ? "The server set RSV1 without permessage-deflate."
+                : "The server set RSV1 on a continuation frame.");
+        }
+
+        if (_frameOpcode != 0)
+        {
+            _messageCompressed = _frameRsv1;
+            _messagePlain = 0;
+            _content!.BeginMessage(_frameOpcode == 0x1);
+        }
+
+        Stats.FramesReceived++;
+        Stats.WireBytesReceived += headerLength;
+    }
+
+    /// <summary>Content mode: payload bytes of a data frame, inflated when the message is compressed.</summary>
+    private void ContentPayload(ReadOnlySpan<byte> payload)
+    {
+        Stats.WireBytesReceived += payload.Length;
+        if (_messageCompressed)
+        {
+            (_inflater ??= new ClientInflater()).Feed(payload, _content!, MaxInflatedMessage, ref _messagePlain);
+        }
+        else
+        {
+            _messagePlain += payload.Length;
+            _content!.OnInflated(payload);
+        }
+    }
+
+    private void EndContentMessage()
+    {
+        if (_messageCompressed)
+        {
+            (_inflater ??= new ClientInflater()).EndMessage(_content!, MaxInflatedMessage, ref _messagePlain, reset: !Deflate!.ServerContextTakeover);
+            Stats.CompressedMessagesReceived++;
+        }
+
+        Stats.MessagesReceived++;
+        Stats.PayloadBytesReceived += _messagePlain;
+        _content!.EndMessage();
     }
 
     private async ValueTask SendControlAsync(byte opcode, ReadOnlyMemory<byte> payload, CancellationToken cancellationToken)
@@ -489,6 +809,26 @@ internal sealed class FastWsConnection : ILoadConnection
                 ArrayPool<byte>.Shared.Return(_send);
                 _send = null;
             }
+
+            lock (_deflateLock)
+            lock (_inflateLock)
+            {
+                _codecsDisposed = true;
+                if (_deflated is not null)
+                {
+                    ArrayPool<byte>.Shared.Return(_deflated);
+                    _deflated = null;
+                }
+
+                if (_pendingPlain is not null)
+                {
+                    ArrayPool<byte>.Shared.Return(_pendingPlain);
+                    _pendingPlain = null;
+                }
+
+                _deflater?.Dispose();
+                _inflater?.Dispose();
+            }
         }
 
         return default;
@@ -502,7 +842,9 @@ internal sealed record ConnectionSettings(
     int ReceiveBufferSize,
     bool SkipCertificateCheck,
     IMessageObserver? Observer = null,
-    IPayloadStamper? Stamper = null)
+    IPayloadStamper? Stamper = null,
+    IMessageContent? Content = null,
+    DeflateOffer? Deflate = null)
 {
     /// <summary>Printable ASCII (valid UTF-8, so a text message is a valid one) of <paramref name="size"/> bytes.</summary>
     public static byte[] MakePayload(int size)

@@ -28,6 +28,9 @@ internal static class ProcStats
     /// <summary>Resident set size in KiB (VmRSS of /proc/&lt;pid&gt;/status), or null.</summary>
     public static long? RssKiB(int pid) => StatusField(pid, "VmRSS:");
 
+    /// <summary>Threads of <paramref name="pid"/> (Threads: of /proc/&lt;pid&gt;/status), or null.</summary>
+    public static long? Threads(int pid) => StatusField(pid, "Threads:");
+
     /// <summary>Peak resident set size in KiB (VmHWM), or null.</summary>
     public static long? PeakRssKiB(int pid) => StatusField(pid, "VmHWM:");
 

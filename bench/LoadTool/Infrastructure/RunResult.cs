@@ -46,14 +46,23 @@ internal sealed class RunResult
 
     public IdleResult? Idle { get; set; }
 
+    /// <summary>Content mode (--payload json, --deflate): bytes each way, compression ratios, checked echoes.</summary>
+    public ContentResult? Content { get; set; }
+
+    public SoakResult? Soak { get; set; }
+
+    /// <summary>An exit code other than the default (0 clean, 3 errors): the soak uses 4 for resources that did not return.</summary>
+    [JsonIgnore]
+    public int? ExitCode { get; set; }
+
     /// <summary>The headline figure of the scenario, the one the report compares.</summary>
     [JsonIgnore]
     public double? Primary => Scenario switch
     {
-        "echo" => MessagesPerSecond,
+        "echo" or "echo-json" or "deflate" or "deflate-nct" => MessagesPerSecond,
         "bulk" => MegabytesPerSecond,
         "handshake" => HandshakesPerSecond,
-        "idle" => Idle?.KiBPerConnection,
+        _ when Scenario.StartsWith("idle", StringComparison.Ordinal) => Idle?.KiBPerConnection,
         "broadcast" => MessagesPerSecond,
         _ => null,
     };
@@ -61,10 +70,10 @@ internal sealed class RunResult
     [JsonIgnore]
     public string PrimaryUnit => Scenario switch
     {
-        "echo" => "msg/s",
+        "echo" or "echo-json" or "deflate" or "deflate-nct" => "msg/s",
         "bulk" => "MB/s",
         "handshake" => "handshakes/s",
-        "idle" => "KiB/conn",
+        _ when Scenario.StartsWith("idle", StringComparison.Ordinal) => "KiB/conn",
         "broadcast" => "delivered msg/s",
         _ => "",
     };
@@ -114,8 +123,26 @@ internal sealed class RunResult
             Row("load tool RSS (KiB)", idle.ClientRssKiB?.ToString("N0"));
         }
 
+        if (Content is { } content)
+        {
+            Row("payload", content.Payload);
+            Row("permessage-deflate offered", content.Offered);
+            Row("permessage-deflate accepted", content.Offered is null ? null : content.Negotiated ?? "(declined)");
+            Row("messages sent / echoed / checked equal / differing", $"{content.MessagesSent:N0} / {content.MessagesReceived:N0} / {content.Verified:N0} / {content.Mismatches:N0}");
+            Row("client -> server: payload / wire bytes", $"{content.PayloadBytesSent:N0} / {content.WireBytesSent:N0} = {Percent(content.WireRatioSent)} ({content.CompressedMessagesSent:N0} messages compressed)");
+            Row("server -> client: payload / wire bytes", $"{content.PayloadBytesReceived:N0} / {content.WireBytesReceived:N0} = {Percent(content.WireRatioReceived)} ({content.CompressedMessagesReceived:N0} messages with RSV1)");
+            foreach (var problem in content.Problems)
+            {
+                Row("PROBLEM", problem);
+            }
+        }
+
+        Soak?.AddRows(Row);
+
         AnsiConsole.Write(table);
     }
+
+    private static string Percent(double? ratio) => ratio is { } r ? $"{100 * r:F1}% (ratio {1 / r:F2}:1)" : "-";
 
     public async Task SaveAsync(string? path)
     {
@@ -167,6 +194,34 @@ internal sealed class IdleResult
     public double? KiBPerConnection { get; set; }
     public int? ServerOpenFiles { get; set; }
     public long? ClientRssKiB { get; set; }
+}
+
+/// <summary>What content mode counted (see <see cref="Scenarios.ContentSettings"/>).</summary>
+internal sealed class ContentResult
+{
+    public string Payload { get; set; } = "";
+    public string? Offered { get; set; }
+    public string? Negotiated { get; set; }
+    public long MessagesSent { get; set; }
+    public long MessagesReceived { get; set; }
+    public long Verified { get; set; }
+    public long Mismatches { get; set; }
+    public string? FirstMismatch { get; set; }
+    public long PayloadBytesSent { get; set; }
+    public long WireBytesSent { get; set; }
+    public long PayloadBytesReceived { get; set; }
+    public long WireBytesReceived { get; set; }
+    public long CompressedMessagesSent { get; set; }
+    public long CompressedMessagesReceived { get; set; }
+
+    /// <summary>Wire bytes (whole data frames) per payload byte, client to server.</summary>
+    public double? WireRatioSent { get; set; }
+
+    /// <summary>Wire bytes (whole data frames) per payload byte, server to client.</summary>
+    public double? WireRatioReceived { get; set; }
+
+    /// <summary>What makes the run fail: differing echoes, compression negotiated but not seen.</summary>
+    public List<string> Problems { get; set; } = [];
 }
 
 /// <summary>Latency in microseconds, from Stopwatch ticks, into histograms that never throw on an outlier.</summary>

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using HdrHistogram;
 using LoadTool.Client;
+using LoadTool.Content;
 using LoadTool.Infrastructure;
 
 namespace LoadTool.Scenarios;
@@ -12,12 +13,14 @@ namespace LoadTool.Scenarios;
 internal static class EchoScenario
 {
     public static async Task<RunResult> RunAsync(
-        CommonSettings common, string scenario, int connections, int inFlight, int size, bool text, CancellationToken cancellationToken)
+        CommonSettings common, string scenario, int connections, int inFlight, int size, bool text, ContentSettings content, CancellationToken cancellationToken)
     {
         if (connections < 1 || inFlight < 1 || size < 0)
         {
             throw new UsageException("--connections and --in-flight must be at least 1, --size at least 0.");
         }
+
+        content.Validate(common.Client);
 
         var target = await Target.ResolveAsync(common.Url, common.AllowRemote, cancellationToken).ConfigureAwait(false);
         var factory = common.Factory(target);
@@ -28,8 +31,15 @@ internal static class EchoScenario
         using var hard = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         hard.CancelAfter(TimeSpan.FromSeconds(common.WarmupSeconds + common.DurationSeconds + 60));
 
+        // Content mode: every connection walks the same pool of messages from its own start and checks every echo.
+        var pool = content.Enabled ? content.Pool(size, text) : null;
+        var contents = new PoolContent?[connections];
+        Func<int, ConnectionSettings> perConnection = pool is null
+            ? _ => settings
+            : i => settings with { Content = contents[i] = pool.For(i), Deflate = content.Offer };
+
         var errors = new ErrorLog();
-        var open = await Connections.OpenAsync(factory, connections, 32, _ => settings, errors, hard.Token).ConfigureAwait(false);
+        var open = await Connections.OpenAsync(factory, connections, 32, perConnection, errors, hard.Token).ConfigureAwait(false);
         if (open.Count == 0)
         {
             throw new IOException($"No connection could be opened to {common.Url}: {errors.First}");
@@ -58,23 +68,31 @@ internal static class EchoScenario
         await Connections.CloseAllAsync(open, 32, TimeSpan.FromSeconds(5)).ConfigureAwait(false);
 
         var messages = workers.Sum(w => w.MeasuredMessages);
-        var result = common.NewResult(scenario);
+        var result = common.NewResult(content.Name(scenario));
         result.Settings = new()
         {
             ["connections"] = $"{open.Count} of {connections}",
             ["in flight per connection"] = inFlight.ToString(),
-            ["message size (B)"] = size.ToString(),
+            ["message size (B)"] = pool?.Description ?? size.ToString(),
             ["type"] = text ? "text" : "binary",
             ["warm-up (s)"] = common.WarmupSeconds.ToString(),
             ["duration (s)"] = common.DurationSeconds.ToString(),
         };
         result.Messages = messages;
         result.MessagesPerSecond = Math.Round(messages / measured.Elapsed, 1);
-        result.MegabytesPerSecond = Math.Round(messages * (double)size / measured.Elapsed / 1e6, 2);
+        var meanSize = pool is null ? size : pool.Messages.Average(m => (double)m.Length);
+        result.MegabytesPerSecond = Math.Round(messages * meanSize / measured.Elapsed / 1e6, 2);
         result.Errors = errors.Count;
         result.FirstError = errors.First;
         result.Latency = LatencySummary.From(Latency.Merge(workers.Select(w => w.Histogram)));
         common.AddCpu(result, measured, scenario == "bulk" ? messages * (double)size / 1e6 : messages);
+        if (pool is not null)
+        {
+            result.Content = content.Collect(pool, open, contents.OfType<PoolContent>());
+            result.Errors += result.Content.Problems.Count;
+            result.FirstError ??= result.Content.Problems.FirstOrDefault();
+        }
+
         return result;
     }
 

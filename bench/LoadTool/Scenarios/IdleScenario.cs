@@ -1,4 +1,5 @@
 using LoadTool.Client;
+using LoadTool.Content;
 using LoadTool.Infrastructure;
 using Spectre.Console;
 
@@ -14,12 +15,15 @@ internal static class IdleScenario
     private const int Reserve = 200;
 
     public static async Task<RunResult> RunAsync(
-        CommonSettings common, int connections, int parallel, double settleSeconds, double holdSeconds, int size, CancellationToken cancellationToken)
+        CommonSettings common, int connections, int parallel, double settleSeconds, double holdSeconds, int size, bool prime,
+        ContentSettings content, CancellationToken cancellationToken)
     {
         if (connections < 1 || parallel < 1)
         {
             throw new UsageException("--connections and --open-parallel must be at least 1.");
         }
+
+        content.Validate(common.Client);
 
         CheckFileLimit("this tool", ProcStats.OpenFileLimit(), connections);
         if (common.ServerPid is { } serverPid)
@@ -39,6 +43,11 @@ internal static class IdleScenario
         var target = await Target.ResolveAsync(common.Url, common.AllowRemote, cancellationToken).ConfigureAwait(false);
         var factory = common.Factory(target);
         var settings = new ConnectionSettings(ConnectionSettings.MakePayload(size), true, common.ReceiveBufferSize ?? 1024, common.SkipCertificateCheck);
+        var pool = content.Enabled ? content.Pool(size, true) : null;
+        var contents = new PoolContent?[connections];
+        Func<int, ConnectionSettings> perConnection = pool is null
+            ? _ => settings
+            : i => settings with { Content = contents[i] = pool.For(i), Deflate = content.Offer };
 
         using var hard = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         // Opening at a conservative 1,000 per second, settling, holding, checking and closing.
@@ -49,13 +58,19 @@ internal static class IdleScenario
         var started = DateTime.UtcNow;
         var meter = CpuMeter.Start(common.ServerPid);
         AnsiConsole.MarkupLine($"[grey]opening {connections:N0} connections, {parallel} at a time[/]");
-        var open = await Connections.OpenAsync(factory, connections, parallel, _ => settings, errors, hard.Token).ConfigureAwait(false);
+        var open = await Connections.OpenAsync(factory, connections, parallel, perConnection, errors, hard.Token).ConfigureAwait(false);
         AnsiConsole.MarkupLine($"[grey]  {open.Count:N0} open after {(DateTime.UtcNow - started).TotalSeconds:F1} s, {errors.Count} failed[/]");
 
         // Every connection keeps one receive pending, as any client would (and answers the server's keepalive pings).
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(hard.Token);
         var holders = open.Select(c => new Holder(c)).ToList();
         var loops = holders.Select(h => h.ReceiveLoopAsync(stop.Token)).ToList();
+        var echoesExpected = 0;
+        if (prime)
+        {
+            AnsiConsole.MarkupLine("[grey]priming: one echo on every connection[/]");
+            await EchoOnEachAsync(holders, ++echoesExpected, errors, hard.Token).ConfigureAwait(false);
+        }
 
         AnsiConsole.MarkupLine($"[grey]settling {settleSeconds:F0} s, holding {holdSeconds:F0} s[/]");
         await Task.Delay(TimeSpan.FromSeconds(settleSeconds + holdSeconds), hard.Token).ConfigureAwait(false);
@@ -65,27 +80,8 @@ internal static class IdleScenario
 
         // Does every one still work? One echo each, within a bounded time.
         AnsiConsole.MarkupLine("[grey]checking that every connection echoes[/]");
-        using (var check = CancellationTokenSource.CreateLinkedTokenSource(hard.Token))
-        {
-            check.CancelAfter(TimeSpan.FromSeconds(30));
-            await Parallel.ForEachAsync(
-                holders,
-                new ParallelOptions { MaxDegreeOfParallelism = 64, CancellationToken = check.Token },
-                async (holder, ct) =>
-                {
-                    try
-                    {
-                        await holder.Connection.SendAsync(1, ct).ConfigureAwait(false);
-                        await holder.Echoed.Task.WaitAsync(ct).ConfigureAwait(false);
-                    }
-                    catch (Exception ex) when (ex is not OperationCanceledException)
-                    {
-                        errors.Add(ex);
-                    }
-                }).ConfigureAwait(false);
-        }
-
-        var echoed = holders.Count(h => h.Echoed.Task.IsCompletedSuccessfully);
+        await EchoOnEachAsync(holders, ++echoesExpected, errors, hard.Token).ConfigureAwait(false);
+        var echoed = holders.Count(h => h.Echoes >= echoesExpected);
         var measured = meter.Stop();
 
         AnsiConsole.MarkupLine("[grey]closing[/]");
@@ -93,12 +89,13 @@ internal static class IdleScenario
         stop.Cancel();
         await Task.WhenAll(loops).ConfigureAwait(false);
 
-        var result = common.NewResult("idle");
+        var result = common.NewResult(content.Name(prime && !content.Enabled ? "idle-primed" : "idle"));
         result.Settings = new()
         {
             ["connections"] = connections.ToString(),
             ["opened in parallel"] = parallel.ToString(),
             ["settle + hold (s)"] = $"{settleSeconds} + {holdSeconds}",
+            ["primed (one echo before measuring)"] = prime ? "yes" : "no",
         };
         result.Errors = errors.Count;
         result.FirstError = errors.First;
@@ -115,7 +112,43 @@ internal static class IdleScenario
             ClientRssKiB = clientRss,
         };
         common.AddCpu(result, measured, null);
+        if (pool is not null)
+        {
+            result.Content = content.Collect(pool, open, contents.OfType<PoolContent>());
+            result.Errors += result.Content.Problems.Count;
+            result.FirstError ??= result.Content.Problems.FirstOrDefault();
+        }
+
         return result;
+    }
+
+    /// <summary>Sends one message on every connection and waits (30 s at most) until each has <paramref name="echoes"/> echoes.</summary>
+    private static async Task EchoOnEachAsync(List<Holder> holders, int echoes, ErrorLog errors, CancellationToken cancellationToken)
+    {
+        using var check = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        check.CancelAfter(TimeSpan.FromSeconds(30));
+        try
+        {
+            await Parallel.ForEachAsync(
+                holders,
+                new ParallelOptions { MaxDegreeOfParallelism = 64, CancellationToken = check.Token },
+                async (holder, ct) =>
+                {
+                    try
+                    {
+                        await holder.Connection.SendAsync(1, ct).ConfigureAwait(false);
+                        await holder.WaitForEchoesAsync(echoes).WaitAsync(ct).ConfigureAwait(false);
+                    }
+                    catch (Exception ex) when (ex is not OperationCanceledException)
+                    {
+                        errors.Add(ex);
+                    }
+                }).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            // Out of time: the connections that did not echo are counted by the caller.
+        }
     }
 
     private static void CheckFileLimit(string who, long? limit, int connections)
@@ -149,21 +182,51 @@ internal static class IdleScenario
 
     private sealed class Holder(ILoadConnection connection)
     {
+        private readonly Lock _lock = new();
+        private int _echoes;
+        private int _waitingFor;
+        private TaskCompletionSource? _waiter;
+
         public ILoadConnection Connection { get; } = connection;
 
-        public TaskCompletionSource Echoed { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        public int Echoes => Volatile.Read(ref _echoes);
 
         public Task Loop { get; private set; } = Task.CompletedTask;
 
         public Task ReceiveLoopAsync(CancellationToken cancellationToken) => Loop = RunAsync(cancellationToken);
 
+        /// <summary>Completes once <paramref name="count"/> echoes arrived on this connection in all.</summary>
+        public Task WaitForEchoesAsync(int count)
+        {
+            lock (_lock)
+            {
+                if (_echoes >= count)
+                {
+                    return Task.CompletedTask;
+                }
+
+                _waitingFor = count;
+                _waiter = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                return _waiter.Task;
+            }
+        }
+
         private async Task RunAsync(CancellationToken cancellationToken)
         {
             try
             {
-                while (await Connection.ReceiveAsync(cancellationToken).ConfigureAwait(false) >= 0)
+                int count;
+                while ((count = await Connection.ReceiveAsync(cancellationToken).ConfigureAwait(false)) >= 0)
                 {
-                    Echoed.TrySetResult();
+                    lock (_lock)
+                    {
+                        _echoes += count;
+                        if (_waiter is not null && _echoes >= _waitingFor)
+                        {
+                            _waiter.TrySetResult();
+                            _waiter = null;
+                        }
+                    }
                 }
             }
             catch (Exception)

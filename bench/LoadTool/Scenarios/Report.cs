@@ -9,7 +9,10 @@ namespace LoadTool.Scenarios;
 /// <summary>Reads run results (JSON), takes the median per server and scenario, and prints the ratio table.</summary>
 internal static class Report
 {
-    private static readonly string[] ScenarioOrder = ["echo", "bulk", "handshake", "idle", "broadcast"];
+    private static readonly string[] ScenarioOrder =
+    [
+        "echo", "bulk", "handshake", "idle", "echo-json", "deflate", "deflate-nct", "idle-primed", "idle-json", "idle-deflate", "idle-deflate-nct", "broadcast",
+    ];
 
     public static async Task<int> RunAsync(IReadOnlyList<string> inputs, string subject, string? markdownPath, string? jsonPath)
     {
@@ -62,7 +65,9 @@ internal static class Report
                         MedianOrNull(runs.Select(r => r.ServerCpuPercent)),
                         Median(runs.Select(r => r.LoadToolCpuPercent)),
                         MedianOrNull(runs.Select(r => (double?)r.Latency?.P99Us)),
-                        runs.Sum(r => r.Errors));
+                        runs.Sum(r => r.Errors),
+                        MedianOrNull(runs.Select(r => r.Content?.WireRatioSent)),
+                        MedianOrNull(runs.Select(r => r.Content?.WireRatioReceived)));
                 }
             }
 
@@ -124,7 +129,8 @@ internal static class Report
         }
 
         sb.AppendLine();
-        sb.AppendLine("Each cell: median of n runs [min-max]; srv = median server CPU (% of its one core); per CPU-s = the figure per server CPU-second; tool = load tool CPU (% of its core).");
+        sb.AppendLine("Each cell: median of n runs [min-max]; srv = median server CPU (% of its one core); per CPU-s = the figure per server CPU-second; tool = load tool CPU (% of its core); " +
+            "wire/payload = bytes of whole data frames per payload byte, client to server and server to client (content-mode runs).");
         return sb.ToString();
     }
 
@@ -147,7 +153,8 @@ internal static class Report
     }
 
     internal sealed record Cell(
-        int Runs, double Median, double Min, double Max, double? PerServerCpuSecond, double? ServerCpuPercent, double LoadToolCpuPercent, double? P99Us, long Errors)
+        int Runs, double Median, double Min, double Max, double? PerServerCpuSecond, double? ServerCpuPercent, double LoadToolCpuPercent, double? P99Us, long Errors,
+        double? WireRatioSent = null, double? WireRatioReceived = null)
     {
         public string Short() => $"{Format(Median)} (n={Runs})" + (Errors > 0 ? $", {Errors} errors" : "");
 
@@ -168,6 +175,12 @@ internal static class Report
             if (P99Us is { } p99)
             {
                 text += $"; p99 {p99:N0} µs";
+            }
+
+            if (WireRatioSent is { } up && WireRatioReceived is { } down)
+            {
+                // Wire bytes (whole frames) per payload byte, each way: the compression figure of deflate runs.
+                text += $"; wire/payload c→s {100 * up:F1}%, s→c {100 * down:F1}%";
             }
 
             if (Errors > 0)
