@@ -46,14 +46,22 @@ internal sealed class WebSocketTransportMetrics : IDisposable
     public void ConnectionClosed(int closeCode, TimeSpan duration)
     {
         _active.Add(-1);
-        _closes.Add(1, new KeyValuePair<string, object?>("code", closeCode));
+        // Boxing the tag costs an allocation per connection: only when someone listens.
+        if (_closes.Enabled)
+        {
+            _closes.Add(1, new KeyValuePair<string, object?>("code", closeCode));
+        }
+
         _duration.Record(duration.TotalSeconds);
     }
 
     public void Handshake(string result, string route)
     {
-        var tags = new TagList { { "result", result }, { "route", route } };
-        _handshakes.Add(1, tags);
+        if (_handshakes.Enabled)
+        {
+            var tags = new TagList { { "result", result }, { "route", route } };
+            _handshakes.Add(1, tags);
+        }
     }
 
     public void PassedToHttp(string reason) => _passedToHttp.Add(1, new KeyValuePair<string, object?>("reason", reason));
