@@ -1,13 +1,16 @@
 # Build script. Run from anywhere: dotnet pwsh ./build.ps1 [target] [extra args]
-# Targets: build, test (default), bench, conformance, pack.
-# Extra args go to the dotnet command (for bench: to the benchmark program).
-param([string]$Target = 'test', [Parameter(ValueFromRemainingArguments)]$Rest)
+# Targets: build, test (default), bench (the side-by-side comparison with the middleware and a raw Kestrel echo),
+# micro (BenchmarkDotNet), conformance, pack.
+# Extra args go to the dotnet command (for micro: to the benchmark program; for bench: NAME=VALUE settings of
+# bench/run-comparison.sh, e.g. RUNS=1 SCENARIOS=echo). A "--" before them is accepted and dropped.
+# No param() block: with pwsh -File, a "--" argument would bind as an (ambiguous) parameter name.
+$Target = if ($args.Count -gt 0 -and $args[0] -ne '--') { [string]$args[0] } else { 'test' }
+$Rest = @($args | Select-Object -Skip ($(if ($args.Count -gt 0 -and $args[0] -ne '--') { 1 } else { 0 })) | Where-Object { $_ -ne '--' })
 $ErrorActionPreference = 'Stop'
 $PSNativeCommandUseErrorActionPreference = $false   # we check $LASTEXITCODE ourselves
 Set-Location $PSScriptRoot
 
 $Solution = 'KestrelWsTransport.sln'
-$Rest = @($Rest | Where-Object { $null -ne $_ })
 
 function Assert-ExitCode([string]$What) {
     if ($LASTEXITCODE -ne 0) {
@@ -60,6 +63,18 @@ switch ($Target) {
         Invoke-Tests $Solution 'artifacts/test-results'
     }
     'bench' {
+        # Release builds of the sample, the peers and the load tool; each server pinned to one core and the load tool
+        # to the other; warm-up, 3 runs per scenario, medians and ratios, JSON, then PNG charts (see docs/benchmarks.md).
+        $settings = @{}
+        foreach ($pair in $Rest) {
+            if ($pair -notmatch '^([A-Z_]+)=(.*)$') { Write-Host "bench takes NAME=VALUE settings, not '$pair'" -ForegroundColor Red; exit 2 }
+            $settings[$Matches[1]] = $Matches[2]
+        }
+        foreach ($key in $settings.Keys) { [Environment]::SetEnvironmentVariable($key, $settings[$key]) }
+        bash bench/run-comparison.sh
+        Assert-ExitCode 'bench/run-comparison.sh'
+    }
+    'micro' {
         $project = 'bench/KestrelWsTransport.Benchmarks'
         Assert-Exists $project
         dotnet run -c Release --project $project -- @Rest
@@ -75,7 +90,7 @@ switch ($Target) {
         Assert-ExitCode 'dotnet pack'
     }
     default {
-        Write-Host "Unknown target '$Target'. Targets: build, test, bench, conformance, pack" -ForegroundColor Red
+        Write-Host "Unknown target '$Target'. Targets: build, test, bench, micro, conformance, pack" -ForegroundColor Red
         exit 2
     }
 }

@@ -5,7 +5,7 @@
 # every scenario is measured RUNS times. Results (JSON per run, summary.md, server logs, environment.txt) go to OUT.
 #
 #   bench/run-comparison.sh                          # everything, defaults below (about 16 minutes)
-#   DURATION=5 WARMUP=9 RUNS=1 IDLE_CONNECTIONS=1000 bench/run-comparison.sh   # a quick look
+#   DURATION=5 WARMUP=9 WARMUP_EACH=3 RUNS=1 IDLE_CONNECTIONS=1000 bench/run-comparison.sh   # a quick look
 #   SERVERS="kestrelws middleware" SCENARIOS="echo" bench/run-comparison.sh
 #   SERVERS="kestrelws middleware" SCENARIOS="deflate idle-deflate" bench/run-comparison.sh   # compression only
 #
@@ -19,7 +19,8 @@
 #                 compression), idle-deflate, idle-deflate-nct; each on a fresh server.
 # The middleware is started with --compression true (DangerousEnableCompression, used only when a client offers it).
 #
-# Settings (environment): DURATION (s measured per run, default 10), WARMUP (s of load per server before the runs,
+# Settings (environment): DURATION (s measured per run, default 10), WARMUP_EACH (s of warm-up per scenario, at least;
+# default 20), WARMUP (s of load per server before the runs,
 # split over the scenarios, default 30), RUNS (default 3), IDLE_CONNECTIONS (default 10000), IDLE_DEFLATE_CONNECTIONS
 # (default 2000), SCENARIOS (default "echo bulk handshake idle deflate idle-deflate"), SERVERS (default "kestrelws
 # middleware raw"), SERVER_CPU / TOOL_CPU (cores, default 0/1), ECHO_ARGS / BULK_ARGS / HANDSHAKE_ARGS / IDLE_ARGS /
@@ -32,6 +33,9 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 DURATION=${DURATION:-10}
 WARMUP=${WARMUP:-30}
+# Each scenario's own code paths need tiered JIT and PGO to settle: measured with the handshake, 5 s of warm-up left
+# our server at 9.5 k handshakes/s and 40 s at 12.0 k. So every scenario gets at least WARMUP_EACH seconds.
+WARMUP_EACH=${WARMUP_EACH:-20}
 RUNS=${RUNS:-3}
 IDLE_CONNECTIONS=${IDLE_CONNECTIONS:-10000}
 IDLE_DEFLATE_CONNECTIONS=${IDLE_DEFLATE_CONNECTIONS:-2000}
@@ -157,7 +161,7 @@ for label in $SERVERS; do
   if (( ${#runs[@]} > 0 )); then
     start_server "$label" "$OUT/$label.server.log"
     log "$label (pid $SERVER_PID, core $SERVER_CPU): warm-up ${WARMUP} s over ${#runs[@]} runs: $(printf '%s ' "${runs[@]%%|*}")"
-    per=$(( WARMUP / ${#runs[@]} )); (( per > 0 )) || per=1
+    per=$(( WARMUP / ${#runs[@]} )); (( per >= WARMUP_EACH )) || per=$WARMUP_EACH
     for r in "${runs[@]}"; do
       IFS='|' read -r _ command args <<< "$r"
       # shellcheck disable=SC2086
@@ -213,3 +217,11 @@ log "summary ($OUT)"
 echo "finished: $(date -Is)" >> "$OUT/environment.txt"
 dotnet "$BIN/loadtool/LoadTool.dll" report "$OUT" --subject kestrelws --markdown "$OUT/summary.md" --json "$OUT/summary.json"
 echo "Markdown table: $OUT/summary.md"
+
+# PNG charts of this comparison (LoadTool chart: a bar chart per figure, the ratios against the issue's targets), by
+# default into docs/benchmarks/ with stable names; CHARTS=dir writes them elsewhere, CHARTS= (empty) skips them.
+CHARTS=${CHARTS-docs/benchmarks}
+if [[ -n $CHARTS ]]; then
+  log "charts ($CHARTS)"
+  dotnet "$BIN/loadtool/LoadTool.dll" chart "$OUT" --to "$CHARTS" --subject kestrelws || { echo "charts failed (the results in $OUT are complete)" >&2; exit 1; }
+fi

@@ -16,7 +16,7 @@ public sealed class ChatRoom
         _members.TryAdd(connection, 0);
         try
         {
-            await BroadcastAsync($"* someone joined ({_members.Count} here)");
+            await BroadcastAsync(Prepare($"* someone joined ({_members.Count} here)"));
             while (true)
             {
                 var message = await connection.ReceiveAsync(cancellationToken);
@@ -27,21 +27,43 @@ public sealed class ChatRoom
 
                 if (message.MessageType == WebSocketMessageType.Text)
                 {
-                    await BroadcastAsync(message.GetText());
+                    // Framed once straight from the received bytes (already validated UTF-8): no string round trip.
+                    await BroadcastAsync(Prepare(message.Payload));
                 }
             }
         }
         finally
         {
             _members.TryRemove(connection, out _);
-            await BroadcastAsync($"* someone left ({_members.Count} here)");
+            await BroadcastAsync(Prepare($"* someone left ({_members.Count} here)"));
         }
     }
 
-    private async Task BroadcastAsync(string text)
+    private static WebSocketPreparedMessage Prepare(string text) =>
+        WebSocketPreparedMessage.Create(System.Text.Encoding.UTF8.GetBytes(text), WebSocketMessageType.Text);
+
+    private static WebSocketPreparedMessage Prepare(in System.Buffers.ReadOnlySequence<byte> payload)
     {
-        // Encoded once, written to every member as the same bytes.
-        var message = WebSocketPreparedMessage.Create(System.Text.Encoding.UTF8.GetBytes(text), WebSocketMessageType.Text);
+        if (payload.IsSingleSegment)
+        {
+            return WebSocketPreparedMessage.Create(payload.FirstSpan, WebSocketMessageType.Text);
+        }
+
+        var bytes = System.Buffers.ArrayPool<byte>.Shared.Rent((int)payload.Length);
+        try
+        {
+            System.Buffers.BuffersExtensions.CopyTo(payload, bytes);
+            return WebSocketPreparedMessage.Create(bytes.AsSpan(0, (int)payload.Length), WebSocketMessageType.Text);
+        }
+        finally
+        {
+            System.Buffers.ArrayPool<byte>.Shared.Return(bytes);
+        }
+    }
+
+    private async Task BroadcastAsync(WebSocketPreparedMessage message)
+    {
+        // Framed once, written to every member as the same bytes.
         foreach (var member in _members.Keys)
         {
             try

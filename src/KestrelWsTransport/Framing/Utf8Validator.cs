@@ -63,31 +63,29 @@ internal struct Utf8Validator
             return true;
         }
 
-        // Common case: the piece is valid on its own and ends on a boundary; the runtime's vectorized check
-        // is much faster than anything done per code point here.
-        if (Utf8.IsValid(data))
-        {
-            return true;
-        }
-
-        // Otherwise it may still be fine if the only problem is a sequence cut off at the end. Such a sequence
-        // starts within the last 3 bytes, at the last byte that is not a continuation byte (10xxxxxx).
+        // Where does the last code point start? A sequence is at most 4 bytes, so its lead byte is within the last
+        // 4; walk back over continuation bytes (10xxxxxx) from the end.
         var start = data.Length - 1;
-        var stop = Math.Max(0, data.Length - 3);
+        var stop = Math.Max(0, data.Length - 4);
         while (start > stop && (data[start] & 0xC0) == 0x80)
         {
             start--;
         }
 
         var tail = data[start..];
+        var expected = SequenceLength(data[start]);
+        if (expected == 0 || expected <= tail.Length)
+        {
+            // The piece ends on a boundary (or its end is invalid anyway): one vectorized check of the whole piece.
+            return Utf8.IsValid(data) || Fail();
+        }
 
-        // NeedMoreData from the runtime decoder means exactly "a valid but unfinished sequence": it already
-        // checks the second byte's narrower ranges after E0, ED, F0 and F4, so surrogates, overlongs and
-        // values beyond U+10FFFF are reported as InvalidData even when cut short. (The unit tests check this
-        // against RFC 3629's table for every 1- to 3-byte input.) The tail is never empty here, which matters
-        // because the decoder also answers NeedMoreData for an empty span.
-        if (Rune.DecodeFromUtf8(tail, out _, out _) != OperationStatus.NeedMoreData
-            || !Utf8.IsValid(data[..start]))
+        // The piece ends inside a sequence: everything before it is checked once, and the cut sequence must be a valid
+        // beginning. NeedMoreData from the runtime decoder means exactly "a valid but unfinished sequence": it checks
+        // the second byte's narrower ranges after E0, ED, F0 and F4, so surrogates, overlongs and values beyond
+        // U+10FFFF are InvalidData even when cut short (the unit tests check this against RFC 3629's table for every
+        // 1- to 3-byte input).
+        if (!Utf8.IsValid(data[..start]) || Rune.DecodeFromUtf8(tail, out _, out _) != OperationStatus.NeedMoreData)
         {
             return Fail();
         }
@@ -131,6 +129,16 @@ internal struct Utf8Validator
                 return false;
         }
     }
+
+    /// <summary>The length a lead byte announces (RFC 3629 section 3), or 0 for a byte that cannot start a sequence.</summary>
+    private static int SequenceLength(byte lead) => lead switch
+    {
+        < 0x80 => 1,
+        >= 0xC2 and <= 0xDF => 2,
+        >= 0xE0 and <= 0xEF => 3,
+        >= 0xF0 and <= 0xF4 => 4,
+        _ => 0,
+    };
 
     private void Carry(ReadOnlySpan<byte> sequence)
     {
