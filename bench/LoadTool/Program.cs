@@ -43,6 +43,7 @@ public static class Program
             BroadcastCommand(),
             SoakCommand(),
             ReportCommand(),
+            ChartCommand(),
         };
 
         try
@@ -224,6 +225,34 @@ public static class Program
             try
             {
                 return await Report.RunAsync(parse.GetValue(inputs)!, parse.GetValue(subject)!, parse.GetValue(markdown), parse.GetValue(json)).ConfigureAwait(false);
+            }
+            catch (UsageException ex)
+            {
+                AnsiConsole.MarkupLine($"[red]{Markup.Escape(ex.Message)}[/]");
+                return 2;
+            }
+        });
+        return command;
+    }
+
+    private static Command ChartCommand()
+    {
+        var input = new Argument<string>("results") { Description = "A comparison folder of bench/run-comparison.sh (its run JSON files and environment.txt), or its summary.json." };
+        var to = new Option<string?>("--to") { Description = "Folder the PNG files are written to (default: the results folder), e.g. docs/benchmarks." };
+        var subject = new Option<string>("--subject") { Description = "The label the ratios are taken for.", DefaultValueFactory = _ => "kestrelws" };
+        var command = new Command(
+            "chart",
+            "PNG bar charts of a comparison: per figure the servers side by side (median, whiskers min-max), and the ratios against the issue's targets. " +
+            "Files: echo-msgs, echo-per-cpu, bulk, bulk-per-cpu, handshake, handshake-per-cpu, idle, deflate, deflate-per-cpu, deflate-ratio, idle-deflate, ratios (.png); " +
+            "figures the folder has no results for are skipped.")
+        {
+            input, to, subject,
+        };
+        command.SetAction(async (parse, _) =>
+        {
+            try
+            {
+                return await Charts.RunAsync(parse.GetValue(input)!, parse.GetValue(to), parse.GetValue(subject)!).ConfigureAwait(false);
             }
             catch (UsageException ex)
             {
