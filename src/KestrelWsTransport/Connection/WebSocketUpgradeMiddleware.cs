@@ -58,7 +58,8 @@ internal sealed class WebSocketUpgradeMiddleware
                 await RejectAsync(context, sniffed.Result.Rejection).ConfigureAwait(false);
                 return;
             case SniffOutcome.NeedMoreData:
-                // The peer reset or vanished mid-head: nothing to answer, nobody to hand it to.
+                // The peer reset or vanished mid-head, or sent nothing before the handshake timeout (logged and counted
+                // by the sniff): nothing to answer, nobody to hand it to.
                 return;
         }
 
