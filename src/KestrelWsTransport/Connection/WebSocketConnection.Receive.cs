@@ -135,7 +135,7 @@ public sealed partial class WebSocketConnection
             {
                 if (!_holdingRead)
                 {
-                        if (IsAborted || (!readToken.CanBeCanceled && _peerGone.IsCancellationRequested))
+                    if (IsAborted || (!readToken.CanBeCanceled && _peerGone.IsCancellationRequested))
                     {
                         return EndWithoutHandshake();
                     }
