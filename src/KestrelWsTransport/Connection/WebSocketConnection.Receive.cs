@@ -17,6 +17,15 @@ public sealed partial class WebSocketConnection
     // (AdvanceTo) only when the next read is needed, so a message handed out from pipe memory stays valid until then.
     private ReadOnlySequence<byte> _buffer;
     private bool _holdingRead;
+
+    // The first segment of the held read as an array, for TryTakeSmallFrame: frames taken from it move _viewOffset
+    // only, and _buffer catches up (SyncBuffer) before anything else looks at it. Null when there is no such view
+    // (memory that is not an array, or the general loop took a frame from this read).
+    private byte[]? _viewArray;
+    private int _viewOffset;
+    private int _viewEnd;
+    private int _viewConsumed;
+    private bool _viewHasMoreSegments;
     private bool _inputEnded;
     private bool _failed;
     private volatile bool _receivePending;
@@ -87,6 +96,11 @@ public sealed partial class WebSocketConnection
             return false;
         }
 
+        if (_viewArray is not null)
+        {
+            return TryTakeSmallFrame(out message);
+        }
+
         if (FrameReader.TryReadHeader(_buffer, inFragmentedMessage: false, _options.MaxFrameBytes, out var header, out _, out _, _deflate is not null) != FrameReadStatus.Header
             || !header.Fin
             || header.ReservedBits != 0
@@ -113,12 +127,112 @@ public sealed partial class WebSocketConnection
         return true;
     }
 
+    /// <summary>
+    /// <see cref="TryTakeBufferedMessage"/> for a frame inside the first segment of the read, read straight from its
+    /// array: an unfragmented, uncompressed text or binary frame with a 7- or 16-bit length. It applies the same checks
+    /// as <see cref="FrameReader.TryReadHeader"/> (anything it does not accept is left to the general loop, which
+    /// answers errors) and hands out the payload without slicing the read's sequence.
+    /// </summary>
+    private bool TryTakeSmallFrame(out WebSocketMessage message)
+    {
+        message = default;
+        var array = _viewArray!;
+        var offset = _viewOffset;
+        var available = _viewEnd - offset;
+        if (available < 6)
+        {
+            return false;
+        }
+
+        var b0 = array[offset];
+        var b1 = array[offset + 1];
+        // FIN set, RSV clear, opcode 1 (text) or 2 (binary), mask bit set.
+        if ((b0 & 0xF0) != 0x80 || (uint)((b0 & 0x0F) - 1) > 1 || (b1 & 0x80) == 0)
+        {
+            return false;
+        }
+
+        int headerLength;
+        int payloadLength;
+        var length7 = b1 & 0x7F;
+        if (length7 < 126)
+        {
+            headerLength = 6;
+            payloadLength = length7;
+        }
+        else if (length7 == 126 && available >= 8)
+        {
+            headerLength = 8;
+            payloadLength = BinaryPrimitives.ReadUInt16BigEndian(array.AsSpan(offset + 2, 2));
+        }
+        else
+        {
+            return false;
+        }
+
+        if (payloadLength > available - headerLength || payloadLength > _options.MaxFrameBytes || payloadLength > _options.MaxMessageBytes)
+        {
+            return false;
+        }
+
+        ReturnAssembly();
+        var payloadStart = offset + headerLength;
+        var payload = array.AsSpan(payloadStart, payloadLength);
+        Mask.Apply(payload, MemoryMarshal.Read<int>(array.AsSpan(payloadStart - 4, 4)), 0);
+        var consumed = headerLength + payloadLength;
+        _viewOffset = offset + consumed;
+        _viewConsumed += consumed;
+        var opcode = (Opcode)(b0 & 0x0F);
+        if (opcode == Opcode.Text && !System.Text.Unicode.Utf8.IsValid(payload))
+        {
+            // Unmasked in place already, so the loop cannot read it again: it fails the connection from this flag.
+            _pendingUtf8Failure = true;
+            return false;
+        }
+
+        _receiveHoldsMore = _viewOffset < _viewEnd || _viewHasMoreSegments;
+        _receiveProgress++;
+        _metrics.MessageReceived(payloadLength);
+        message = new WebSocketMessage(ToMessageType(opcode), new ReadOnlySequence<byte>(array, payloadStart, payloadLength));
+        return true;
+    }
+
+    /// <summary>Brings <see cref="_buffer"/> up to what the array view took, and ends the view for this read.</summary>
+    private void SyncBuffer()
+    {
+        if (_viewConsumed != 0)
+        {
+            _buffer = _buffer.Slice(_viewConsumed);
+            _viewConsumed = 0;
+        }
+
+        _viewArray = null;
+    }
+
+    /// <summary>Starts the array view of a new read (see <see cref="TryTakeSmallFrame"/>).</summary>
+    private void OpenView(in ReadOnlySequence<byte> buffer)
+    {
+        _viewConsumed = 0;
+        if (MemoryMarshal.TryGetArray(buffer.First, out var segment) && segment.Array is not null)
+        {
+            _viewArray = segment.Array;
+            _viewOffset = segment.Offset;
+            _viewEnd = segment.Offset + segment.Count;
+            _viewHasMoreSegments = !buffer.IsSingleSegment;
+        }
+        else
+        {
+            _viewArray = null;
+        }
+    }
+
     // Pooled: this is the method that waits for data, so without it every wait boxes a state machine. One method, not a
     // wrapper around a loop: an idle connection holds this box while it waits, so its size is memory per connection.
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private async ValueTask<WebSocketMessage> ReceiveCoreAsync(CancellationToken cancellationToken)
     {
         ReturnAssembly();
+        SyncBuffer();
 
         // The handler usually passes our own ConnectionClosed token. Registering it on every wait would cost an object
         // per idle connection; SignalPeerGone cancels the pending read itself instead.
@@ -169,90 +283,24 @@ public sealed partial class WebSocketConnection
                     _holdingRead = true;
                     _inputEnded = read.IsCompleted;
                     _lastReceiveTicks = Environment.TickCount64;
-                }
-
-                (WebSocketCloseStatus Status, string Reason)? failure;
-                while (TryTakeFrame(out var header, out var payload, out var checkedPrefix, out failure))
-                {
-                    switch (header.Opcode)
+                    OpenView(read.Buffer);
+                    if (TryTakeBufferedMessage(out var first))
                     {
-                        case Opcode.Ping:
-                            _receiveHoldsMore = !_buffer.IsEmpty;
-                            await SendControlAsync(Opcode.Pong, payload).ConfigureAwait(false);
-                            continue;
+                        return first;
+                    }
 
-                        case Opcode.Pong:
-                            continue;
-
-                        case Opcode.Close:
-                            return await OnCloseFrameAsync(payload).ConfigureAwait(false);
-
-                        case Opcode.Text or Opcode.Binary when header.Fin && header.ReservedBits != 0:
-                            return await InflateMessageAsync(header.Opcode, payload).ConfigureAwait(false);
-
-                        case Opcode.Text or Opcode.Binary when header.Fin:
-                            if (header.Opcode == Opcode.Text && !(checkedPrefix == 0 ? IsValidUtf8(payload) : AppendUtf8(payload.Slice(checkedPrefix), fin: true)))
-                            {
-                                return await FailAsync(WebSocketCloseStatus.InvalidPayloadData, "Invalid UTF-8 in a text message").ConfigureAwait(false);
-                            }
-
-                            _metrics.MessageReceived(payload.Length);
-                            return new WebSocketMessage(ToMessageType(header.Opcode), payload);
-
-                        default:
-                            // First or further fragment of a message.
-                            if (header.Opcode != Opcode.Continuation)
-                            {
-                                _inFragmentedMessage = true;
-                                _fragmentedOpcode = header.Opcode;
-                                _fragmentedCompressed = header.ReservedBits != 0;
-                                _fragmentCount = 0;
-                                if (checkedPrefix == 0)
-                                {
-                                    // (Otherwise the validator already holds this frame's first bytes.)
-                                    _utf8.Reset();
-                                }
-                            }
-
-                            if (++_fragmentCount > _options.MaxFragmentsPerMessage)
-                            {
-                                return await FailAsync(WebSocketCloseStatus.PolicyViolation, "Too many fragments in one message").ConfigureAwait(false);
-                            }
-
-                            Append(payload);
-                            // Compressed text is validated once inflated; plain text fails fast, fragment by fragment.
-                            if (_fragmentedOpcode == Opcode.Text && !_fragmentedCompressed && !AppendUtf8(payload.Slice(checkedPrefix), header.Fin))
-                            {
-                                return await FailAsync(WebSocketCloseStatus.InvalidPayloadData, "Invalid UTF-8 in a text message").ConfigureAwait(false);
-                            }
-
-                            if (!header.Fin)
-                            {
-                                continue;
-                            }
-
-                            _inFragmentedMessage = false;
-                            if (_fragmentedCompressed)
-                            {
-                                return await InflateMessageAsync(_fragmentedOpcode, new ReadOnlySequence<byte>(_assembly!, 0, _assemblyLength)).ConfigureAwait(false);
-                            }
-
-                            _metrics.MessageReceived(_assemblyLength);
-                            return new WebSocketMessage(ToMessageType(_fragmentedOpcode), new ReadOnlySequence<byte>(_assembly!, 0, _assemblyLength));
+                    SyncBuffer();
+                    if (_pendingUtf8Failure)
+                    {
+                        _pendingUtf8Failure = false;
+                        return await FailAsync(WebSocketCloseStatus.InvalidPayloadData, "Invalid UTF-8 in a text message").ConfigureAwait(false);
                     }
                 }
 
-                if (failure is { } error)
+                var message = await TakeHeldMessageAsync().ConfigureAwait(false);
+                if (message.MessageType != NoMessage)
                 {
-                    return await FailAsync(error.Status, error.Reason).ConfigureAwait(false);
-                }
-
-                // Not a whole frame left: give back what was handed out and wait for more bytes.
-                var ended = _inputEnded;
-                ReleaseRead();
-                if (ended)
-                {
-                    return EndWithoutHandshake();
+                    return message;
                 }
             }
         }
@@ -265,9 +313,104 @@ public sealed partial class WebSocketConnection
         }
         finally
         {
-            _receiveHoldsMore = _holdingRead && !_buffer.IsEmpty;
+            _receiveHoldsMore = _holdingRead && (_viewArray is not null ? _viewOffset < _viewEnd || _viewHasMoreSegments : !_buffer.IsEmpty);
             _receiveProgress++;
         }
+    }
+
+    // What TakeHeldMessageAsync returns when the held bytes hold no further whole frame (the read is released then).
+    private const WebSocketMessageType NoMessage = (WebSocketMessageType)(-1);
+
+    /// <summary>
+    /// Takes frames off the held read until one completes a message (returned) or no whole frame is left (the read is
+    /// released and <see cref="NoMessage"/> returned). Pings are answered, pongs absorbed, errors fail the connection.
+    /// Apart from <see cref="ReceiveCoreAsync"/> so that a connection waiting for data holds only that method's small
+    /// state, not this one's frame locals (memory per idle connection).
+    /// </summary>
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<WebSocketMessage> TakeHeldMessageAsync()
+    {
+        (WebSocketCloseStatus Status, string Reason)? failure;
+        while (TryTakeFrame(out var header, out var payload, out var checkedPrefix, out failure))
+        {
+            switch (header.Opcode)
+            {
+                case Opcode.Ping:
+                    _receiveHoldsMore = !_buffer.IsEmpty;
+                    await SendControlAsync(Opcode.Pong, payload).ConfigureAwait(false);
+                    continue;
+
+                case Opcode.Pong:
+                    continue;
+
+                case Opcode.Close:
+                    return await OnCloseFrameAsync(payload).ConfigureAwait(false);
+
+                case Opcode.Text or Opcode.Binary when header.Fin && header.ReservedBits != 0:
+                    return await InflateMessageAsync(header.Opcode, payload).ConfigureAwait(false);
+
+                case Opcode.Text or Opcode.Binary when header.Fin:
+                    if (header.Opcode == Opcode.Text && !(checkedPrefix == 0 ? IsValidUtf8(payload) : AppendUtf8(payload.Slice(checkedPrefix), fin: true)))
+                    {
+                        return await FailAsync(WebSocketCloseStatus.InvalidPayloadData, "Invalid UTF-8 in a text message").ConfigureAwait(false);
+                    }
+
+                    _metrics.MessageReceived(payload.Length);
+                    return new WebSocketMessage(ToMessageType(header.Opcode), payload);
+
+                default:
+                    // First or further fragment of a message.
+                    if (header.Opcode != Opcode.Continuation)
+                    {
+                        _inFragmentedMessage = true;
+                        _fragmentedOpcode = header.Opcode;
+                        _fragmentedCompressed = header.ReservedBits != 0;
+                        _fragmentCount = 0;
+                        if (checkedPrefix == 0)
+                        {
+                            // (Otherwise the validator already holds this frame's first bytes.)
+                            _utf8.Reset();
+                        }
+                    }
+
+                    if (++_fragmentCount > _options.MaxFragmentsPerMessage)
+                    {
+                        return await FailAsync(WebSocketCloseStatus.PolicyViolation, "Too many fragments in one message").ConfigureAwait(false);
+                    }
+
+                    Append(payload);
+                    // Compressed text is validated once inflated; plain text fails fast, fragment by fragment.
+                    if (_fragmentedOpcode == Opcode.Text && !_fragmentedCompressed && !AppendUtf8(payload.Slice(checkedPrefix), header.Fin))
+                    {
+                        return await FailAsync(WebSocketCloseStatus.InvalidPayloadData, "Invalid UTF-8 in a text message").ConfigureAwait(false);
+                    }
+
+                    if (!header.Fin)
+                    {
+                        continue;
+                    }
+
+                    _inFragmentedMessage = false;
+                    if (_fragmentedCompressed)
+                    {
+                        return await InflateMessageAsync(_fragmentedOpcode, new ReadOnlySequence<byte>(_assembly!, 0, _assemblyLength)).ConfigureAwait(false);
+                    }
+
+                    _metrics.MessageReceived(_assemblyLength);
+                    return new WebSocketMessage(ToMessageType(_fragmentedOpcode), new ReadOnlySequence<byte>(_assembly!, 0, _assemblyLength));
+            }
+        }
+
+        if (failure is { } error)
+        {
+            return await FailAsync(error.Status, error.Reason).ConfigureAwait(false);
+        }
+
+
+        // Not a whole frame left: give back what was handed out and wait for more bytes.
+        var ended = _inputEnded;
+        ReleaseRead();
+        return ended ? EndWithoutHandshake() : new WebSocketMessage(NoMessage, default);
     }
 
     /// <summary>
@@ -359,6 +502,7 @@ public sealed partial class WebSocketConnection
     /// </summary>
     private ReadOnlySequence<byte> TakePayload(in FrameHeader header, out long checkedPrefix)
     {
+        _viewArray = null;
         var payload = _buffer.Slice(header.HeaderLength, header.PayloadLength);
         checkedPrefix = _partialPayloadChecked;
         _partialPayloadChecked = 0;
@@ -563,6 +707,7 @@ public sealed partial class WebSocketConnection
     private void ReleaseRead()
     {
         _receiveHoldsMore = false;
+        SyncBuffer();
         if (_holdingRead)
         {
             _holdingRead = false;

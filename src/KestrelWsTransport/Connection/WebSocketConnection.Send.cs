@@ -11,8 +11,8 @@ namespace KestrelWsTransport;
 
 public sealed partial class WebSocketConnection
 {
-    // Sends are written one at a time; the uncontended WaitAsync completes synchronously without allocating.
-    private readonly SemaphoreSlim _sendLock = new(1, 1);
+    // Sends are written one at a time. A mutable struct: never make this field readonly.
+    private SendLock _sendLock;
     private long _queuedSendBytes;
     private bool _sendingFragmented;
     private bool _sendingCompressed;
@@ -66,7 +66,7 @@ public sealed partial class WebSocketConnection
 
         try
         {
-            await _sendLock.WaitAsync(cancellationToken).ConfigureAwait(false);
+            await _sendLock.EnterAsync(cancellationToken).ConfigureAwait(false);
             try
             {
                 if (_closeSent != 0 || _sendingFragmented)
@@ -79,7 +79,7 @@ public sealed partial class WebSocketConnection
             }
             finally
             {
-                _sendLock.Release();
+                _sendLock.Exit();
             }
 
             _metrics.DataSent(message.PayloadLength, endOfMessage: true);
@@ -183,62 +183,53 @@ public sealed partial class WebSocketConnection
             throw new InvalidOperationException("The WebSocket is closing or closed; no more messages can be sent.");
         }
 
-        ReserveOutgoing(payload.Length);
+        var opcode = messageType == WebSocketMessageType.Text ? Opcode.Text : Opcode.Binary;
+        if (!_sendLock.TryEnter())
+        {
+            ReserveOutgoing(payload.Length);
+            return SendDataCoreAsync(payload, opcode, endOfMessage, compressible, cancellationToken);
+        }
 
-        return SendDataCoreAsync(payload, messageType == WebSocketMessageType.Text ? Opcode.Text : Opcode.Binary, endOfMessage, compressible, cancellationToken);
+        // Nobody else is sending (an echo loop, a handler that sends from one task): write and flush, or leave the flush
+        // to the receive loop, without an async state machine. Nothing waits behind this send, so it only counts
+        // against MaxOutgoingBufferBytes if its flush has to wait.
+        var length = payload.Length;
+        ValueTask<FlushResult> flush;
+        try
+        {
+            WriteDataLocked(payload, opcode, endOfMessage, compressible);
+            flush = FlushOrDeferAsync(length + FrameHeader.MaxLength, cancellationToken);
+        }
+        catch
+        {
+            _sendLock.Exit();
+            throw;
+        }
+
+        if (!flush.IsCompletedSuccessfully)
+        {
+            Interlocked.Add(ref _queuedSendBytes, length);
+            return AwaitFlushAsync(flush, length, endOfMessage);
+        }
+
+        _ = flush.Result;
+        _sendLock.Exit();
+        _metrics.DataSent(length, endOfMessage);
+        return default;
     }
 
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
-    private async ValueTask SendDataCoreAsync(ReadOnlySequence<byte> payload, Opcode opcode, bool endOfMessage, bool compressible, CancellationToken cancellationToken)
+    private async ValueTask AwaitFlushAsync(ValueTask<FlushResult> flush, long length, bool endOfMessage)
     {
-        var length = payload.Length;
         try
         {
-            await _sendLock.WaitAsync(cancellationToken).ConfigureAwait(false);
             try
             {
-                if (_closeSent != 0)
-                {
-                    throw new InvalidOperationException("The WebSocket is closing or closed; no more messages can be sent.");
-                }
-
-                Opcode wireOpcode;
-                if (_sendingFragmented)
-                {
-                    if (opcode != _sendingOpcode)
-                    {
-                        throw new InvalidOperationException("A message sent in parts must keep its type until its last part.");
-                    }
-
-                    wireOpcode = Opcode.Continuation;
-                }
-                else
-                {
-                    wireOpcode = opcode;
-                }
-
-                // A message is compressed (under the lock: the compressor's window is shared) when its first part is at
-                // least the threshold; its later parts follow that choice. RFC 7692 allows the choice message by message.
-                var compress = _sendingFragmented
-                    ? _sendingCompressed
-                    : _deflate is not null && compressible && length >= _deflate.MinMessageBytes;
-                if (compress)
-                {
-                    WriteCompressed(wireOpcode, payload, firstFrame: !_sendingFragmented, endOfMessage);
-                }
-                else
-                {
-                    FrameWriter.WriteFrame(_output, wireOpcode, endOfMessage, payload);
-                }
-
-                _sendingCompressed = compress && !endOfMessage;
-                _sendingFragmented = !endOfMessage;
-                _sendingOpcode = opcode;
-                await FlushOrDeferAsync(length + FrameHeader.MaxLength, cancellationToken).ConfigureAwait(false);
+                await flush.ConfigureAwait(false);
             }
             finally
             {
-                _sendLock.Release();
+                _sendLock.Exit();
             }
 
             _metrics.DataSent(length, endOfMessage);
@@ -247,6 +238,73 @@ public sealed partial class WebSocketConnection
         {
             Interlocked.Add(ref _queuedSendBytes, -length);
         }
+    }
+
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
+    private async ValueTask SendDataCoreAsync(ReadOnlySequence<byte> payload, Opcode opcode, bool endOfMessage, bool compressible, CancellationToken cancellationToken)
+    {
+        var length = payload.Length;
+        try
+        {
+            await _sendLock.EnterAsync(cancellationToken).ConfigureAwait(false);
+            try
+            {
+                WriteDataLocked(payload, opcode, endOfMessage, compressible);
+                await FlushOrDeferAsync(length + FrameHeader.MaxLength, cancellationToken).ConfigureAwait(false);
+            }
+            finally
+            {
+                _sendLock.Exit();
+            }
+
+            _metrics.DataSent(length, endOfMessage);
+        }
+        finally
+        {
+            Interlocked.Add(ref _queuedSendBytes, -length);
+        }
+    }
+
+    /// <summary>Under the send lock: writes one data frame (compressed if this message is), without flushing.</summary>
+    private void WriteDataLocked(in ReadOnlySequence<byte> payload, Opcode opcode, bool endOfMessage, bool compressible)
+    {
+        if (_closeSent != 0)
+        {
+            throw new InvalidOperationException("The WebSocket is closing or closed; no more messages can be sent.");
+        }
+
+        Opcode wireOpcode;
+        if (_sendingFragmented)
+        {
+            if (opcode != _sendingOpcode)
+            {
+                throw new InvalidOperationException("A message sent in parts must keep its type until its last part.");
+            }
+
+            wireOpcode = Opcode.Continuation;
+        }
+        else
+        {
+            wireOpcode = opcode;
+        }
+
+        // A message is compressed (under the lock: the compressor's window is shared) when its first part is at least
+        // the threshold; its later parts follow that choice. RFC 7692 allows the choice message by message.
+        var compress = _sendingFragmented
+            ? _sendingCompressed
+            : _deflate is not null && compressible && payload.Length >= _deflate.MinMessageBytes;
+        if (compress)
+        {
+            WriteCompressed(wireOpcode, payload, firstFrame: !_sendingFragmented, endOfMessage);
+        }
+        else
+        {
+            FrameWriter.WriteFrame(_output, wireOpcode, endOfMessage, payload);
+        }
+
+        _sendingCompressed = compress && !endOfMessage;
+        _sendingFragmented = !endOfMessage;
+        _sendingOpcode = opcode;
     }
 
     /// <summary>
@@ -278,7 +336,7 @@ public sealed partial class WebSocketConnection
     /// </summary>
     private async ValueTask SendControlAsync(Opcode opcode, ReadOnlySequence<byte> payload)
     {
-        await _sendLock.WaitAsync().ConfigureAwait(false);
+        await _sendLock.EnterAsync().ConfigureAwait(false);
         try
         {
             if (_closeSent != 0)
@@ -291,7 +349,7 @@ public sealed partial class WebSocketConnection
         }
         finally
         {
-            _sendLock.Release();
+            _sendLock.Exit();
         }
     }
 
@@ -326,7 +384,7 @@ public sealed partial class WebSocketConnection
         {
             // The close is already marked as sent, so it must be written: wait for the lock whatever the caller's token
             // says, but no longer than the close timeout (a send stuck behind a peer that reads nothing).
-            if (!await _sendLock.WaitAsync(_options.CloseTimeout).ConfigureAwait(false))
+            if (!await _sendLock.EnterAsync(timeout: _options.CloseTimeout).ConfigureAwait(false))
             {
                 Log.CloseTimeout(_logger, Request.ConnectionId);
                 Abort();
@@ -340,7 +398,7 @@ public sealed partial class WebSocketConnection
             }
             finally
             {
-                _sendLock.Release();
+                _sendLock.Exit();
             }
         }
         catch (Exception ex) when (ex is IOException or InvalidOperationException or Microsoft.AspNetCore.Connections.ConnectionAbortedException)
@@ -384,7 +442,7 @@ public sealed partial class WebSocketConnection
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     private async ValueTask FlushDeferredAsync()
     {
-        await _sendLock.WaitAsync().ConfigureAwait(false);
+        await _sendLock.EnterAsync().ConfigureAwait(false);
         try
         {
             if (_flushDeferred && !IsAborted)
@@ -398,7 +456,7 @@ public sealed partial class WebSocketConnection
         }
         finally
         {
-            _sendLock.Release();
+            _sendLock.Exit();
         }
     }
 

@@ -66,21 +66,32 @@ internal sealed class WebSocketTransportMetrics : IDisposable
 
     public void PassedToHttp(string reason) => _passedToHttp.Add(1, new KeyValuePair<string, object?>("reason", reason));
 
+    // Per message: the Enabled checks are inlined field reads, where an Add without listeners is still a call.
     public void MessageReceived(long bytes)
     {
-        _messagesReceived.Add(1);
-        _bytesReceived.Add(bytes);
+        if (_messagesReceived.Enabled)
+        {
+            _messagesReceived.Add(1);
+        }
+
+        if (_bytesReceived.Enabled)
+        {
+            _bytesReceived.Add(bytes);
+        }
     }
 
     /// <summary>Counts the bytes of every part sent, and the message once, with its last part.</summary>
     public void DataSent(long bytes, bool endOfMessage)
     {
-        if (endOfMessage)
+        if (endOfMessage && _messagesSent.Enabled)
         {
             _messagesSent.Add(1);
         }
 
-        _bytesSent.Add(bytes);
+        if (_bytesSent.Enabled)
+        {
+            _bytesSent.Add(bytes);
+        }
     }
 
     public void Dispose() => _meter.Dispose();
