@@ -116,10 +116,11 @@ internal sealed class FlushBatchingTests
         var echoed = await ReadFramesAsync(harness, 40);
 
         Assert.That(echoed, Has.Count.EqualTo(40));
-        // 160 KiB of answers: never more than 64 KiB waits for a flush (plus the frame that crossed the bound), and
-        // there are far fewer flushes than messages.
-        Assert.That(harness.Output.LargestFlush, Is.InRange(60 * 1024, (64 * 1024) + 4100));
-        Assert.That(harness.Output.Flushes, Is.InRange(3, 6));
+        // 160 KiB of answers: never more than 64 KiB waits for a flush (plus the frame that crossed the bound), so at
+        // least 3 flushes, and far fewer flushes than messages. (How full each flush gets depends on when the backstop
+        // runs: this test's loop is not on the thread pool, so the backstop may run on the other core mid-batch.)
+        Assert.That(harness.Output.LargestFlush, Is.LessThanOrEqualTo((64 * 1024) + 4100));
+        Assert.That(harness.Output.Flushes, Is.InRange(3, 12));
         await harness.SendAsync(CloseFrame(1000));
         Assert.That((await next).IsClose, Is.True);
     }

@@ -98,6 +98,52 @@ internal sealed class PartialFrameValidationTests
         Assert.That(Encoding.UTF8.GetString(next.Payload.ToArray()), Is.EqualTo("next"));
     }
 
+    // Binary frames are unmasked once whole, however they arrived; text pieces are unmasked as they come. Both must give
+    // back exactly what was sent, and a frame that arrived in pieces must not disturb the frames read after it.
+    [TestCaseSource(nameof(ChopSizes))]
+    public async Task BinaryChoppedAnywhereArrivesIntact(int chop)
+    {
+        await using var harness = new EngineHarness();
+        var payload = new byte[300];
+        new Random(chop).NextBytes(payload);
+        var frame = Build(FrameBuilder.Binary, payload);
+        var receive = harness.Connection.ReceiveAsync().AsTask();
+        for (var offset = 0; offset < frame.Length; offset += chop)
+        {
+            await harness.SendAsync(frame[offset..Math.Min(frame.Length, offset + chop)]);
+            await Task.Yield();
+        }
+
+        var message = await receive.WaitAsync(EngineHarness.HangGuard);
+        Assert.That(message.MessageType, Is.EqualTo(WebSocketMessageType.Binary));
+        Assert.That(message.Payload.ToArray(), Is.EqualTo(payload));
+    }
+
+    [Test]
+    public async Task ALargeBinaryFrameInManyPiecesThenSmallFramesInTheSameReadAllArriveIntact()
+    {
+        await using var harness = new EngineHarness();
+        var big = new byte[1024 * 1024];
+        new Random(7).NextBytes(big);
+        var frame = Build(FrameBuilder.Binary, big);
+        var receive = harness.Connection.ReceiveAsync().AsTask();
+        // Uneven pieces (not multiples of 4), the last one carrying the frame's end and two more frames.
+        var offset = 0;
+        var step = 4093;
+        while (frame.Length - offset > step)
+        {
+            await harness.SendAsync(frame[offset..(offset + step)]);
+            offset += step;
+            await Task.Yield();
+        }
+
+        await harness.SendAsync(Concat(frame[offset..], Build(FrameBuilder.Binary, [1, 2, 3]), TextFrame("after")));
+        var message = await receive.WaitAsync(EngineHarness.HangGuard);
+        Assert.That(message.Payload.ToArray().SequenceEqual(big), Is.True, "the 1 MiB payload differs");
+        Assert.That((await harness.ReceiveAsync()).Payload.ToArray(), Is.EqualTo(new byte[] { 1, 2, 3 }));
+        Assert.That(Encoding.UTF8.GetString((await harness.ReceiveAsync()).Payload.ToArray()), Is.EqualTo("after"));
+    }
+
     [Test]
     public async Task ACodePointCutAtTheEndOfAPieceIsNotAnError()
     {
