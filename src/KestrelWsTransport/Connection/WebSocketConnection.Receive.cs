@@ -301,10 +301,88 @@ public sealed partial class WebSocketConnection
                     }
                 }
 
-                var message = await TakeHeldMessageAsync().ConfigureAwait(false);
-                if (message.MessageType != NoMessage)
+                (WebSocketCloseStatus Status, string Reason)? failure;
+                while (TryTakeFrame(out var header, out var payload, out var checkedPrefix, out failure))
                 {
-                    return message;
+                    switch (header.Opcode)
+                    {
+                        case Opcode.Ping:
+                            _receiveHoldsMore = !_buffer.IsEmpty;
+                            await SendControlAsync(Opcode.Pong, payload).ConfigureAwait(false);
+                            continue;
+
+                        case Opcode.Pong:
+                            continue;
+
+                        case Opcode.Close:
+                            return await OnCloseFrameAsync(payload).ConfigureAwait(false);
+
+                        case Opcode.Text or Opcode.Binary when header.Fin && header.ReservedBits != 0:
+                            return await InflateMessageAsync(header.Opcode, payload).ConfigureAwait(false);
+
+                        case Opcode.Text or Opcode.Binary when header.Fin:
+                            if (header.Opcode == Opcode.Text && !(checkedPrefix == 0 ? IsValidUtf8(payload) : AppendUtf8(payload.Slice(checkedPrefix), fin: true)))
+                            {
+                                return await FailAsync(WebSocketCloseStatus.InvalidPayloadData, "Invalid UTF-8 in a text message").ConfigureAwait(false);
+                            }
+
+                            _metrics.MessageReceived(payload.Length);
+                            return new WebSocketMessage(ToMessageType(header.Opcode), payload);
+
+                        default:
+                            // First or further fragment of a message.
+                            if (header.Opcode != Opcode.Continuation)
+                            {
+                                _inFragmentedMessage = true;
+                                _fragmentedOpcode = header.Opcode;
+                                _fragmentedCompressed = header.ReservedBits != 0;
+                                _fragmentCount = 0;
+                                if (checkedPrefix == 0)
+                                {
+                                    // (Otherwise the validator already holds this frame's first bytes.)
+                                    _utf8.Reset();
+                                }
+                            }
+
+                            if (++_fragmentCount > _options.MaxFragmentsPerMessage)
+                            {
+                                return await FailAsync(WebSocketCloseStatus.PolicyViolation, "Too many fragments in one message").ConfigureAwait(false);
+                            }
+
+                            Append(payload);
+                            // Compressed text is validated once inflated; plain text fails fast, fragment by fragment.
+                            if (_fragmentedOpcode == Opcode.Text && !_fragmentedCompressed && !AppendUtf8(payload.Slice(checkedPrefix), header.Fin))
+                            {
+                                return await FailAsync(WebSocketCloseStatus.InvalidPayloadData, "Invalid UTF-8 in a text message").ConfigureAwait(false);
+                            }
+
+                            if (!header.Fin)
+                            {
+                                continue;
+                            }
+
+                            _inFragmentedMessage = false;
+                            if (_fragmentedCompressed)
+                            {
+                                return await InflateMessageAsync(_fragmentedOpcode, new ReadOnlySequence<byte>(_assembly!, 0, _assemblyLength)).ConfigureAwait(false);
+                            }
+
+                            _metrics.MessageReceived(_assemblyLength);
+                            return new WebSocketMessage(ToMessageType(_fragmentedOpcode), new ReadOnlySequence<byte>(_assembly!, 0, _assemblyLength));
+                    }
+                }
+
+                if (failure is { } error)
+                {
+                    return await FailAsync(error.Status, error.Reason).ConfigureAwait(false);
+                }
+
+                // Not a whole frame left: give back what was handed out and wait for more bytes.
+                var ended = _inputEnded;
+                ReleaseRead();
+                if (ended)
+                {
+                    return EndWithoutHandshake();
                 }
             }
         }
@@ -320,101 +398,6 @@ public sealed partial class WebSocketConnection
             _receiveHoldsMore = _holdingRead && (_viewArray is not null ? _viewOffset < _viewEnd || _viewHasMoreSegments : !_buffer.IsEmpty);
             _receiveProgress++;
         }
-    }
-
-    // What TakeHeldMessageAsync returns when the held bytes hold no further whole frame (the read is released then).
-    private const WebSocketMessageType NoMessage = (WebSocketMessageType)(-1);
-
-    /// <summary>
-    /// Takes frames off the held read until one completes a message (returned) or no whole frame is left (the read is
-    /// released and <see cref="NoMessage"/> returned). Pings are answered, pongs absorbed, errors fail the connection.
-    /// Apart from <see cref="ReceiveCoreAsync"/> so that a connection waiting for data holds only that method's small
-    /// state, not this one's frame locals (memory per idle connection).
-    /// </summary>
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    private async ValueTask<WebSocketMessage> TakeHeldMessageAsync()
-    {
-        (WebSocketCloseStatus Status, string Reason)? failure;
-        while (TryTakeFrame(out var header, out var payload, out var checkedPrefix, out failure))
-        {
-            switch (header.Opcode)
-            {
-                case Opcode.Ping:
-                    _receiveHoldsMore = !_buffer.IsEmpty;
-                    await SendControlAsync(Opcode.Pong, payload).ConfigureAwait(false);
-                    continue;
-
-                case Opcode.Pong:
-                    continue;
-
-                case Opcode.Close:
-                    return await OnCloseFrameAsync(payload).ConfigureAwait(false);
-
-                case Opcode.Text or Opcode.Binary when header.Fin && header.ReservedBits != 0:
-                    return await InflateMessageAsync(header.Opcode, payload).ConfigureAwait(false);
-
-                case Opcode.Text or Opcode.Binary when header.Fin:
-                    if (header.Opcode == Opcode.Text && !(checkedPrefix == 0 ? IsValidUtf8(payload) : AppendUtf8(payload.Slice(checkedPrefix), fin: true)))
-                    {
-                        return await FailAsync(WebSocketCloseStatus.InvalidPayloadData, "Invalid UTF-8 in a text message").ConfigureAwait(false);
-                    }
-
-                    _metrics.MessageReceived(payload.Length);
-                    return new WebSocketMessage(ToMessageType(header.Opcode), payload);
-
-                default:
-                    // First or further fragment of a message.
-                    if (header.Opcode != Opcode.Continuation)
-                    {
-                        _inFragmentedMessage = true;
-                        _fragmentedOpcode = header.Opcode;
-                        _fragmentedCompressed = header.ReservedBits != 0;
-                        _fragmentCount = 0;
-                        if (checkedPrefix == 0)
-                        {
-                            // (Otherwise the validator already holds this frame's first bytes.)
-                            _utf8.Reset();
-                        }
-                    }
-
-                    if (++_fragmentCount > _options.MaxFragmentsPerMessage)
-                    {
-                        return await FailAsync(WebSocketCloseStatus.PolicyViolation, "Too many fragments in one message").ConfigureAwait(false);
-                    }
-
-                    Append(payload);
-                    // Compressed text is validated once inflated; plain text fails fast, fragment by fragment.
-                    if (_fragmentedOpcode == Opcode.Text && !_fragmentedCompressed && !AppendUtf8(payload.Slice(checkedPrefix), header.Fin))
-                    {
-                        return await FailAsync(WebSocketCloseStatus.InvalidPayloadData, "Invalid UTF-8 in a text message").ConfigureAwait(false);
-                    }
-
-                    if (!header.Fin)
-                    {
-                        continue;
-                    }
-
-                    _inFragmentedMessage = false;
-                    if (_fragmentedCompressed)
-                    {
-                        return await InflateMessageAsync(_fragmentedOpcode, new ReadOnlySequence<byte>(_assembly!, 0, _assemblyLength)).ConfigureAwait(false);
-                    }
-
-                    _metrics.MessageReceived(_assemblyLength);
-                    return new WebSocketMessage(ToMessageType(_fragmentedOpcode), new ReadOnlySequence<byte>(_assembly!, 0, _assemblyLength));
-            }
-        }
-
-        if (failure is { } error)
-        {
-            return await FailAsync(error.Status, error.Reason).ConfigureAwait(false);
-        }
-
-
-        // Not a whole frame left: give back what was handed out and wait for more bytes.
-        var ended = _inputEnded;
-        ReleaseRead();
-        return ended ? EndWithoutHandshake() : new WebSocketMessage(NoMessage, default);
     }
 
     /// <summary>
