@@ -11,11 +11,15 @@ namespace KestrelWsTransport;
 /// </summary>
 public readonly struct WebSocketMessage
 {
+    // The close code plus one as a plain int (0, the default: none) rather than a nullable: 40 bytes instead of 48 for
+    // a struct that every receive returns and copies, and that the handler's state machine and the ValueTask carry.
+    private readonly int _closeStatus;
+
     internal WebSocketMessage(WebSocketMessageType messageType, ReadOnlySequence<byte> payload)
     {
         MessageType = messageType;
         Payload = payload;
-        CloseStatus = null;
+        _closeStatus = 0;
         CloseDescription = null;
     }
 
@@ -23,7 +27,7 @@ public readonly struct WebSocketMessage
     {
         MessageType = WebSocketMessageType.Close;
         Payload = default;
-        CloseStatus = closeStatus;
+        _closeStatus = (int)closeStatus + 1;
         CloseDescription = closeDescription;
     }
 
@@ -38,7 +42,7 @@ public readonly struct WebSocketMessage
     /// <see cref="WebSocketCloseStatus.Empty"/> (1005) if it sent none; 1002/1007/1009 if the server failed the
     /// connection; the server's own code if the server closed first; 1006 if the connection ended without any close.
     /// </summary>
-    public WebSocketCloseStatus? CloseStatus { get; }
+    public WebSocketCloseStatus? CloseStatus => _closeStatus == 0 ? null : (WebSocketCloseStatus)(_closeStatus - 1);
 
     /// <summary>For Close: the reason text, if any.</summary>
     public string? CloseDescription { get; }
