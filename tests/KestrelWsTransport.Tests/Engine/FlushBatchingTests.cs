@@ -117,10 +117,11 @@ internal sealed class FlushBatchingTests
 
         Assert.That(echoed, Has.Count.EqualTo(40));
         // 160 KiB of answers: never more than 64 KiB waits for a flush (plus the frame that crossed the bound), so at
-        // least 3 flushes, and far fewer flushes than messages. (How full each flush gets depends on when the backstop
-        // runs: this test's loop is not on the thread pool, so the backstop may run on the other core mid-batch.)
+        // least 3 flushes. How many more depends on when the backstop runs: this test's loop is not on the thread pool,
+        // so the backstop runs on the other core at once and may flush mid-batch (CI saw 29 flushes for 40 answers);
+        // EchoesOfMessagesFromOneReadLeaveInOneFlush covers the batching itself.
         Assert.That(harness.Output.LargestFlush, Is.LessThanOrEqualTo((64 * 1024) + 4100));
-        Assert.That(harness.Output.Flushes, Is.InRange(3, 12));
+        Assert.That(harness.Output.Flushes, Is.InRange(3, 40));
         await harness.SendAsync(CloseFrame(1000));
         Assert.That((await next).IsClose, Is.True);
     }
