@@ -67,7 +67,7 @@ public class EchoBenchmarks
             new WebSocketTransportOptions { KeepAliveInterval = Timeout.InfiniteTimeSpan },
             new WebSocketTransportMetrics(null),
             NullLogger.Instance,
-            abortTransport: null);
+            transportOwner: null);
         // A handler passes the connection's token (or its own) to every receive and send.
         _engineGone = new CancellationTokenSource();
 

@@ -174,7 +174,7 @@ internal sealed class WebSocketBridgeMiddleware
             route);
 
         await using var pipe = new StreamDuplexPipe(stream);
-        var connection = new WebSocketConnection(pipe, request, _options, _metrics, _logger, context.Abort, WebSocketUpgradeMiddleware.Deflate(endpoint, _options, result));
+        var connection = new WebSocketConnection(pipe, request, _options, _metrics, _logger, context, WebSocketUpgradeMiddleware.Deflate(endpoint, _options, result));
         await using var aborted = context.RequestAborted.Register(static s => ((WebSocketConnection)s!).SignalPeerGone(), connection).ConfigureAwait(false);
         await WebSocketSession.RunAsync(connection, endpoint, _metrics, _heartbeat, _logger, _stopping).ConfigureAwait(false);
     }

@@ -17,6 +17,9 @@ public sealed partial class WebSocketConnection
     /// <summary>Registered with a heartbeat, which enforces the close timeout (see <see cref="CloseAsync"/>).</summary>
     internal bool HasHeartbeat { get; set; }
 
+    /// <summary>This connection's slot in the heartbeat's <see cref="Connection.ConnectionSlots"/>; -1 when not in one.</summary>
+    internal int HeartbeatSlot { get; set; } = -1;
+
     /// <summary>
     /// Called about once a second by <see cref="Connection.WebSocketHeartbeat"/>; never blocks. Sends keepalive pings,
     /// and aborts a peer that stopped answering or never completed a close handshake.
@@ -28,7 +31,7 @@ public sealed partial class WebSocketConnection
             return;
         }
 
-        if (_transportClosed.IsCancellationRequested && !_peerGone.IsCancellationRequested)
+        if (TransportClosed && !_peerGone.IsCancellationRequested)
         {
             SignalPeerGone();
         }

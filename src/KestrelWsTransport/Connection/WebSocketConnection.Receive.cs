@@ -238,22 +238,20 @@ public sealed partial class WebSocketConnection
         ReturnAssembly();
         SyncBuffer();
 
-        // The handler usually passes our own ConnectionClosed token. Registering it on every wait would cost an object
-        // per idle connection; SignalPeerGone cancels the pending read itself instead.
-        var readToken = cancellationToken == _peerGone.Token ? default : cancellationToken;
         try
         {
             if (_pendingUtf8Failure)
             {
                 _pendingUtf8Failure = false;
-                return await FailAsync(WebSocketCloseStatus.InvalidPayloadData, "Invalid UTF-8 in a text message").ConfigureAwait(false);
+                await FailAsync(WebSocketCloseStatus.InvalidPayloadData, "Invalid UTF-8 in a text message").ConfigureAwait(false);
+                return FinalMessage();
             }
 
             while (true)
             {
                 if (!_holdingRead)
                 {
-                    if (IsAborted || (!readToken.CanBeCanceled && _peerGone.IsCancellationRequested))
+                    if (IsAborted || (!ReadToken(cancellationToken).CanBeCanceled && _peerGone.IsCancellationRequested))
                     {
                         return EndWithoutHandshake();
                     }
@@ -269,7 +267,7 @@ public sealed partial class WebSocketConnection
                     ReadResult read;
                     try
                     {
-                        read = await _input.ReadAsync(readToken).ConfigureAwait(false);
+                        read = await _input.ReadAsync(ReadToken(cancellationToken)).ConfigureAwait(false);
                     }
                     finally
                     {
@@ -297,7 +295,8 @@ public sealed partial class WebSocketConnection
                     if (_pendingUtf8Failure)
                     {
                         _pendingUtf8Failure = false;
-                        return await FailAsync(WebSocketCloseStatus.InvalidPayloadData, "Invalid UTF-8 in a text message").ConfigureAwait(false);
+                        await FailAsync(WebSocketCloseStatus.InvalidPayloadData, "Invalid UTF-8 in a text message").ConfigureAwait(false);
+                        return FinalMessage();
                     }
                 }
 
@@ -315,15 +314,22 @@ public sealed partial class WebSocketConnection
                             continue;
 
                         case Opcode.Close:
-                            return await OnCloseFrameAsync(payload).ConfigureAwait(false);
+                            await OnCloseFrameAsync(payload).ConfigureAwait(false);
+                            return FinalMessage();
 
                         case Opcode.Text or Opcode.Binary when header.Fin && header.ReservedBits != 0:
-                            return await InflateMessageAsync(header.Opcode, payload).ConfigureAwait(false);
+                            if (TryInflate(header.Opcode, payload, out var inflated, out failure))
+                            {
+                                return inflated;
+                            }
+
+                            break;
 
                         case Opcode.Text or Opcode.Binary when header.Fin:
                             if (header.Opcode == Opcode.Text && !(checkedPrefix == 0 ? IsValidUtf8(payload) : AppendUtf8(payload.Slice(checkedPrefix), fin: true)))
                             {
-                                return await FailAsync(WebSocketCloseStatus.InvalidPayloadData, "Invalid UTF-8 in a text message").ConfigureAwait(false);
+                                failure = (WebSocketCloseStatus.InvalidPayloadData, "Invalid UTF-8 in a text message");
+                                break;
                             }
 
                             _metrics.MessageReceived(payload.Length);
@@ -346,14 +352,16 @@ public sealed partial class WebSocketConnection
 
                             if (++_fragmentCount > _options.MaxFragmentsPerMessage)
                             {
-                                return await FailAsync(WebSocketCloseStatus.PolicyViolation, "Too many fragments in one message").ConfigureAwait(false);
+                                failure = (WebSocketCloseStatus.PolicyViolation, "Too many fragments in one message");
+                                break;
                             }
 
                             Append(payload);
                             // Compressed text is validated once inflated; plain text fails fast, fragment by fragment.
                             if (_fragmentedOpcode == Opcode.Text && !_fragmentedCompressed && !AppendUtf8(payload.Slice(checkedPrefix), header.Fin))
                             {
-                                return await FailAsync(WebSocketCloseStatus.InvalidPayloadData, "Invalid UTF-8 in a text message").ConfigureAwait(false);
+                                failure = (WebSocketCloseStatus.InvalidPayloadData, "Invalid UTF-8 in a text message");
+                                break;
                             }
 
                             if (!header.Fin)
@@ -364,17 +372,26 @@ public sealed partial class WebSocketConnection
                             _inFragmentedMessage = false;
                             if (_fragmentedCompressed)
                             {
-                                return await InflateMessageAsync(_fragmentedOpcode, new ReadOnlySequence<byte>(_assembly!, 0, _assemblyLength)).ConfigureAwait(false);
+                                if (TryInflate(_fragmentedOpcode, new ReadOnlySequence<byte>(_assembly!, 0, _assemblyLength), out var assembled, out failure))
+                                {
+                                    return assembled;
+                                }
+
+                                break;
                             }
 
                             _metrics.MessageReceived(_assemblyLength);
                             return new WebSocketMessage(ToMessageType(_fragmentedOpcode), new ReadOnlySequence<byte>(_assembly!, 0, _assemblyLength));
                     }
+
+                    // Only a case that set a failure gets here.
+                    break;
                 }
 
                 if (failure is { } error)
                 {
-                    return await FailAsync(error.Status, error.Reason).ConfigureAwait(false);
+                    await FailAsync(error.Status, error.Reason).ConfigureAwait(false);
+                    return FinalMessage();
                 }
 
                 // Not a whole frame left: give back what was handed out and wait for more bytes.
@@ -514,32 +531,39 @@ public sealed partial class WebSocketConnection
 
     /// <summary>
     /// Inflates a compressed message (RFC 7692 section 7.2.2) into pooled memory, never past MaxMessageBytes: a deflate
-    /// bomb is cut at the limit with 1009, corrupt data fails the connection with 1007.
+    /// bomb is cut at the limit with 1009, corrupt data fails the connection with 1007. Synchronous (the caller sends the
+    /// failure's close frame) so the waiting receive's state machine carries no awaiter for it.
     /// </summary>
-    private async ValueTask<WebSocketMessage> InflateMessageAsync(Opcode opcode, ReadOnlySequence<byte> compressed)
+    private bool TryInflate(Opcode opcode, in ReadOnlySequence<byte> compressed, out WebSocketMessage message, out (WebSocketCloseStatus Status, string Reason)? failure)
     {
+        message = default;
+        failure = null;
         var result = _deflate!.Decompress(compressed, _options.MaxMessageBytes, ref _inflated, out var length);
         if (result == Compression.InflateResult.TooBig)
         {
-            return await FailAsync(WebSocketCloseStatus.MessageTooBig, "Message too big once decompressed").ConfigureAwait(false);
+            failure = (WebSocketCloseStatus.MessageTooBig, "Message too big once decompressed");
+            return false;
         }
 
         if (result == Compression.InflateResult.Corrupt)
         {
-            return await FailAsync(WebSocketCloseStatus.InvalidPayloadData, "Invalid compressed data").ConfigureAwait(false);
+            failure = (WebSocketCloseStatus.InvalidPayloadData, "Invalid compressed data");
+            return false;
         }
 
-        var payload = new ReadOnlySequence<byte>(_inflated!, 0, length);
         if (opcode == Opcode.Text && !System.Text.Unicode.Utf8.IsValid(_inflated.AsSpan(0, length)))
         {
-            return await FailAsync(WebSocketCloseStatus.InvalidPayloadData, "Invalid UTF-8 in a text message").ConfigureAwait(false);
+            failure = (WebSocketCloseStatus.InvalidPayloadData, "Invalid UTF-8 in a text message");
+            return false;
         }
 
         _metrics.MessageReceived(length);
-        return new WebSocketMessage(ToMessageType(opcode), payload);
+        message = new WebSocketMessage(ToMessageType(opcode), new ReadOnlySequence<byte>(_inflated!, 0, length));
+        return true;
     }
 
-    private async ValueTask<WebSocketMessage> OnCloseFrameAsync(ReadOnlySequence<byte> payload)
+    /// <summary>Records the peer's close, answers it and ends receiving; either way <see cref="FinalMessage"/> says how.</summary>
+    private async ValueTask OnCloseFrameAsync(ReadOnlySequence<byte> payload)
     {
         WebSocketCloseStatus status;
         string? description = null;
@@ -549,7 +573,8 @@ public sealed partial class WebSocketConnection
         }
         else if (payload.Length == 1)
         {
-            return await FailAsync(WebSocketCloseStatus.ProtocolError, "Close frame with a one-byte payload").ConfigureAwait(false);
+            await FailAsync(WebSocketCloseStatus.ProtocolError, "Close frame with a one-byte payload").ConfigureAwait(false);
+            return;
         }
         else
         {
@@ -558,13 +583,15 @@ public sealed partial class WebSocketConnection
             var code = BinaryPrimitives.ReadUInt16BigEndian(bytes);
             if (!CloseStatusRules.IsValidReceived(code))
             {
-                return await FailAsync(WebSocketCloseStatus.ProtocolError, "Invalid close code").ConfigureAwait(false);
+                await FailAsync(WebSocketCloseStatus.ProtocolError, "Invalid close code").ConfigureAwait(false);
+                return;
             }
 
             var reasonBytes = bytes[2..(int)payload.Length];
             if (!System.Text.Unicode.Utf8.IsValid(reasonBytes))
             {
-                return await FailAsync(WebSocketCloseStatus.InvalidPayloadData, "Invalid UTF-8 in the close reason").ConfigureAwait(false);
+                await FailAsync(WebSocketCloseStatus.InvalidPayloadData, "Invalid UTF-8 in the close reason").ConfigureAwait(false);
+                return;
             }
 
             status = (WebSocketCloseStatus)code;
@@ -581,14 +608,11 @@ public sealed partial class WebSocketConnection
         }
 
         ReleaseRead();
-        var message = new WebSocketMessage(status, description);
-        _finalStatus = message.CloseStatus;
-        _finalDescription = message.CloseDescription;
-        return message;
+        SetFinal(new WebSocketMessage(status, description));
     }
 
     /// <summary>Fails the connection (RFC 6455 section 7.1.7): sends the close code and stops reading.</summary>
-    private async ValueTask<WebSocketMessage> FailAsync(WebSocketCloseStatus status, string reason)
+    private async ValueTask FailAsync(WebSocketCloseStatus status, string reason)
     {
         Log.ProtocolError(_logger, Request.ConnectionId, status, reason);
         _failed = true;
@@ -601,12 +625,23 @@ public sealed partial class WebSocketConnection
 
         ReleaseRead();
         await TrySendCloseFrameAsync(status, reason).ConfigureAwait(false);
-        var message = new WebSocketMessage(status, reason);
+        SetFinal(new WebSocketMessage(status, reason));
+        SignalPeerGone();
+    }
+
+    /// <summary>The Close message every receive returns from now on.</summary>
+    private void SetFinal(in WebSocketMessage message)
+    {
         _finalStatus = message.CloseStatus;
         _finalDescription = message.CloseDescription;
-        SignalPeerGone();
-        return message;
     }
+
+    private WebSocketMessage FinalMessage() => new(_finalStatus!.Value, _finalDescription);
+
+    // The handler usually passes our own ConnectionClosed token. Registering it on every wait would cost an object per
+    // idle connection; SignalPeerGone cancels the pending read itself instead.
+    private CancellationToken ReadToken(CancellationToken cancellationToken) =>
+        cancellationToken == _peerGone.Token ? default : cancellationToken;
 
     private WebSocketMessage EndWithoutHandshake()
     {
@@ -618,8 +653,7 @@ public sealed partial class WebSocketConnection
         }
 
         var message = new WebSocketMessage(_closeStatus ?? AbnormalClosure, _closeDescription);
-        _finalStatus = message.CloseStatus;
-        _finalDescription = message.CloseDescription;
+        SetFinal(message);
         SignalPeerGone();
         return message;
     }

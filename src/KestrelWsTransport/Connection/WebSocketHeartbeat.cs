@@ -10,7 +10,7 @@ internal sealed class WebSocketHeartbeat
 {
     public static readonly WebSocketHeartbeat Shared = new(TimeSpan.FromSeconds(1));
 
-    private readonly ConcurrentDictionary<WebSocketConnection, byte> _connections = new();
+    private readonly ConnectionSlots _connections = new();
     private readonly TimeSpan _period;
     private readonly object _timerLock = new();
     private Timer? _timer;
@@ -61,13 +61,13 @@ internal sealed class WebSocketHeartbeat
 
     private void OnStopping(CancellationToken token)
     {
-        foreach (var pair in _connections)
+        _connections.ForEach(token, static (connection, token) =>
         {
-            if (pair.Key.ServerStopping == token)
+            if (connection.ServerStopping == token)
             {
-                pair.Key.OnServerStopping();
+                connection.OnServerStopping();
             }
-        }
+        });
 
         // The host is going away: forget its token (its registration is spent).
         _stoppingTokens.TryRemove(token, out _);
@@ -76,11 +76,11 @@ internal sealed class WebSocketHeartbeat
     public void Register(WebSocketConnection connection)
     {
         connection.HasHeartbeat = true;
-        _connections.TryAdd(connection, 0);
+        _connections.Add(connection);
         EnsureTimer();
     }
 
-    public void Unregister(WebSocketConnection connection) => _connections.TryRemove(connection, out _);
+    public void Unregister(WebSocketConnection connection) => _connections.Remove(connection);
 
     // Connections still being sniffed, each with its handshake deadline: checked on the same tick, so a handshake
     // timeout costs no timer of its own (it fires within one period after the deadline).
@@ -129,10 +129,7 @@ internal sealed class WebSocketHeartbeat
                 pair.Key.FireIfDue(now);
             }
 
-            foreach (var pair in _connections)
-            {
-                pair.Key.OnHeartbeat(now);
-            }
+            _connections.ForEach(now, static (connection, now) => connection.OnHeartbeat(now));
         }
         finally
         {

@@ -36,26 +36,28 @@ internal sealed class WebSocketUpgradeMiddleware
         _logger = logger;
     }
 
+    // Every await in this method is on a plain ValueTask, so its frame (alive for the connection's life, memory per idle
+    // WebSocket) holds one awaiter field instead of one per awaited type.
     public async Task OnConnectionAsync(ConnectionContext context)
     {
         var alpn = context.Features.Get<ITlsApplicationProtocolFeature>()?.ApplicationProtocol ?? default;
         if (alpn.Span.SequenceEqual("h2"u8))
         {
-            await PassAsync(context, PassReason.Http2).ConfigureAwait(false);
+            await new ValueTask(PassAsync(context, PassReason.Http2)).ConfigureAwait(false);
             return;
         }
 
         // The head's details live in a short-lived object, not in this method's frame: the frame stays alive for the
         // connection's life, so every byte in it is memory per idle WebSocket.
         var sniffed = new SniffedHead();
-        var outcome = await SniffAsync(context, sniffed).ConfigureAwait(false);
-        switch (outcome)
+        await SniffAsync(context, sniffed).ConfigureAwait(false);
+        switch (sniffed.Outcome)
         {
             case SniffOutcome.PassThrough:
-                await PassAsync(context, sniffed.Result.PassReason).ConfigureAwait(false);
+                await new ValueTask(PassAsync(context, sniffed.Result.PassReason)).ConfigureAwait(false);
                 return;
             case SniffOutcome.Reject:
-                await RejectAsync(context, sniffed.Result.Rejection).ConfigureAwait(false);
+                await new ValueTask(RejectAsync(context, sniffed.Result.Rejection)).ConfigureAwait(false);
                 return;
             case SniffOutcome.NeedMoreData:
                 // The peer reset or vanished mid-head, or sent nothing before the handshake timeout (logged and counted
@@ -65,7 +67,7 @@ internal sealed class WebSocketUpgradeMiddleware
 
         if (!_options.TryAcquireConnection())
         {
-            await RejectAsync(context, HandshakeRejection.TooManyConnections).ConfigureAwait(false);
+            await new ValueTask(RejectAsync(context, HandshakeRejection.TooManyConnections)).ConfigureAwait(false);
             return;
         }
 
@@ -75,7 +77,7 @@ internal sealed class WebSocketUpgradeMiddleware
         {
             var connection = Accept(context, sniffed.Result, out var endpoint);
             sniffed = null!;
-            await context.Transport.Output.FlushAsync().ConfigureAwait(false);
+            await AsValueTask(context.Transport.Output.FlushAsync()).ConfigureAwait(false);
 
             // The host's ApplicationStopping when there is a host (one registration for every connection, through the
             // heartbeat); otherwise Kestrel's per-connection shutdown signal.
@@ -88,7 +90,7 @@ internal sealed class WebSocketUpgradeMiddleware
             var closeIfOpen = WebSocketCloseStatus.NormalClosure;
             try
             {
-                await endpoint.Handler(connection, connection.ConnectionClosed).ConfigureAwait(false);
+                await new ValueTask(endpoint.Handler(connection, connection.ConnectionClosed)).ConfigureAwait(false);
             }
             catch (Exception ex)
             {
@@ -96,7 +98,7 @@ internal sealed class WebSocketUpgradeMiddleware
             }
             finally
             {
-                await WebSocketSession.EndAsync(connection, _heartbeat, closeIfOpen).ConfigureAwait(false);
+                await new ValueTask(WebSocketSession.EndAsync(connection, _heartbeat, closeIfOpen)).ConfigureAwait(false);
             }
         }
         finally
@@ -111,7 +113,7 @@ internal sealed class WebSocketUpgradeMiddleware
     /// the deadline is off the heartbeat before HTTP runs. <see cref="SniffOutcome.NeedMoreData"/> means there is nobody to
     /// answer: the peer is gone, or it sent nothing before the handshake timeout (logged and counted here).
     /// </summary>
-    private async ValueTask<SniffOutcome> SniffAsync(ConnectionContext context, SniffedHead sniffed)
+    private async ValueTask SniffAsync(ConnectionContext context, SniffedHead sniffed)
     {
         var input = context.Transport.Input;
         var deadline = _heartbeat.TrackHandshake(input, _options.HandshakeTimeout);
@@ -129,7 +131,8 @@ internal sealed class WebSocketUpgradeMiddleware
                 catch (Exception ex) when (ex is IOException or ConnectionAbortedException)
                 {
                     Log.TransportFailure(_logger, context.ConnectionId, ex);
-                    return SniffOutcome.NeedMoreData;
+                    sniffed.Outcome = SniffOutcome.NeedMoreData;
+                    return;
                 }
 
                 var buffer = read.Buffer;
@@ -138,7 +141,8 @@ internal sealed class WebSocketUpgradeMiddleware
                 {
                     // Only the deadline cancels this read.
                     input.AdvanceTo(buffer.Start, buffer.End);
-                    return deadline?.HasFired == true ? TimedOut(context, sniffed, seen) : SniffOutcome.NeedMoreData;
+                    sniffed.Outcome = deadline?.HasFired == true ? TimedOut(context, sniffed, seen) : SniffOutcome.NeedMoreData;
+                    return;
                 }
 
                 var outcome = buffer.IsEmpty ? SniffOutcome.NeedMoreData : sniffer.Sniff(buffer, _options, ref sniffed.Result);
@@ -153,7 +157,8 @@ internal sealed class WebSocketUpgradeMiddleware
                 {
                     // Decided just as the deadline fired: the deadline wins, so no cancel can reach whoever reads next.
                     input.AdvanceTo(buffer.Start, buffer.End);
-                    return TimedOut(context, sniffed, seen);
+                    sniffed.Outcome = TimedOut(context, sniffed, seen);
+                    return;
                 }
 
                 switch (outcome)
@@ -162,21 +167,25 @@ internal sealed class WebSocketUpgradeMiddleware
                         // The peer finished sending before the head was complete. HTTP can say what it makes of it.
                         input.AdvanceTo(buffer.Start, buffer.Start);
                         sniffed.Result.PassReason = PassReason.NotHttp11;
-                        return SniffOutcome.PassThrough;
+                        sniffed.Outcome = SniffOutcome.PassThrough;
+                        return;
 
                     case SniffOutcome.PassThrough:
                         // Examined nothing: HTTP's first read must return these bytes at once (Http2PrefaceConnectionMiddleware does the same).
                         input.AdvanceTo(buffer.Start, buffer.Start);
-                        return outcome;
+                        sniffed.Outcome = outcome;
+                        return;
 
                     case SniffOutcome.Reject:
                         input.AdvanceTo(buffer.Start, buffer.End);
-                        return outcome;
+                        sniffed.Outcome = outcome;
+                        return;
                 }
 
                 // Upgrade: consume the head only; frames that came in the same read stay for the engine.
                 input.AdvanceTo(buffer.GetPosition(sniffed.Result.HeadLength));
-                return outcome;
+                sniffed.Outcome = outcome;
+                return;
             }
         }
         finally
@@ -232,13 +241,26 @@ internal sealed class WebSocketUpgradeMiddleware
         Log.UpgradeAccepted(_logger, context.ConnectionId, endpoint.Path, "connection", result.SubProtocol);
         // Kestrel's ConnectionClosed is not registered on (an object per idle connection): a pending receive sees the
         // input end at once, and the heartbeat looks at the token every second for a handler that is not receiving.
-        return new WebSocketConnection(context.Transport, request, _options, _metrics, _logger, context.Abort, Deflate(endpoint, _options, result), context.ConnectionClosed);
+        return new WebSocketConnection(context.Transport, request, _options, _metrics, _logger, context, Deflate(endpoint, _options, result));
     }
 
     /// <summary>What the sniffer learned from the head; lives only until the connection is accepted or handed on.</summary>
     private sealed class SniffedHead
     {
         public HandshakeResult Result;
+        public SniffOutcome Outcome;
+    }
+
+    /// <summary>A flush as a plain <see cref="ValueTask"/> (see <see cref="OnConnectionAsync"/>); no allocation when it completed at once.</summary>
+    private static ValueTask AsValueTask(ValueTask<System.IO.Pipelines.FlushResult> flush)
+    {
+        if (flush.IsCompletedSuccessfully)
+        {
+            flush.GetAwaiter().GetResult();
+            return default;
+        }
+
+        return new ValueTask(flush.AsTask());
     }
 
     internal static Compression.PerMessageDeflate? Deflate(WebSocketEndpoint endpoint, WebSocketTransportOptions options, HandshakeResult result) =>

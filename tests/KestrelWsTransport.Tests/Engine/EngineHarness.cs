@@ -96,7 +96,7 @@ internal sealed class EngineHarness : IAsyncDisposable
             Options,
             new WebSocketTransportMetrics(null),
             NullLogger.Instance,
-            abortTransport: null);
+            transportOwner: null);
     }
 
     public WebSocketTransportOptions Options { get; }
