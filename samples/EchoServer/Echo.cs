@@ -13,15 +13,17 @@ public static class Echo
     {
         while (true)
         {
-            var message = await connection.ReceiveAsync(cancellationToken);
-            if (message.IsClose)
+            // In parts: a large message goes back as it arrives instead of being buffered whole first (its frames may
+            // differ from the peer's; the message does not). A small message comes, and goes back, as one part.
+            var part = await connection.ReceivePartAsync(cancellationToken);
+            if (part.IsClose)
             {
                 return;
             }
 
             // The payload points into the connection's input buffer; it is valid until the next receive, which is
             // after the echo is sent, so no copy is needed.
-            await connection.SendAsync(message.Payload, message.MessageType, true, cancellationToken);
+            await connection.SendAsync(part.Payload, part.MessageType, part.EndOfMessage, cancellationToken);
         }
     }
 }

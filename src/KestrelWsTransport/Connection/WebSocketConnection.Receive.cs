@@ -85,6 +85,8 @@ public sealed partial class WebSocketConnection
             return new ValueTask<WebSocketMessage>(message);
         }
 
+        ThrowIfInParts();
+        _receivingParts = false;
         return ReceiveCoreAsync(cancellationToken);
     }
 
@@ -95,7 +97,7 @@ public sealed partial class WebSocketConnection
     private bool TryTakeBufferedMessage(out WebSocketMessage message)
     {
         message = default;
-        if (!_holdingRead || _inFragmentedMessage || _pendingUtf8Failure || _partialPayloadChecked != 0)
+        if (!_holdingRead || _inFragmentedMessage || _inPartedMessage || _pendingUtf8Failure || _partialPayloadChecked != 0)
         {
             return false;
         }
@@ -336,6 +338,19 @@ public sealed partial class WebSocketConnection
                             return new WebSocketMessage(ToMessageType(header.Opcode), payload);
 
                         default:
+                            if (_receivingParts && (_inPartedMessage || (header.Opcode != Opcode.Continuation && header.ReservedBits == 0 && checkedPrefix == 0)))
+                            {
+                                // Receiving in parts: a whole fragment is a part, not assembled. (One whose start was
+                                // validated while a whole-message receive waited stays with the assembly.)
+                                failure = CountPartFrame(header.Opcode, header.PayloadLength);
+                                if (failure is null && TakePart(payload, checkedPrefix, header.Fin, out var part, out failure))
+                                {
+                                    return part;
+                                }
+
+                                break;
+                            }
+
                             // First or further fragment of a message.
                             if (header.Opcode != Opcode.Continuation)
                             {
@@ -388,6 +403,11 @@ public sealed partial class WebSocketConnection
                     break;
                 }
 
+                if (failure is null && _inPartFrame && TryTakePart(out var arrived, out failure))
+                {
+                    return arrived;
+                }
+
                 if (failure is { } error)
                 {
                     await FailAsync(error.Status, error.Reason).ConfigureAwait(false);
@@ -426,7 +446,14 @@ public sealed partial class WebSocketConnection
         payload = default;
         checkedPrefix = 0;
         failure = null;
-        var status = FrameReader.TryReadHeader(_buffer, _inFragmentedMessage, _options.MaxFrameBytes, out header, out var closeStatus, out var reason, _deflate is not null);
+        if (_inPartFrame)
+        {
+            // The buffer starts inside a frame's payload (see TryTakePart).
+            header = default;
+            return false;
+        }
+
+        var status = FrameReader.TryReadHeader(_buffer, _inFragmentedMessage || _inPartedMessage, _options.MaxFrameBytes, out header, out var closeStatus, out var reason, _deflate is not null);
         if (status == FrameReadStatus.NeedMoreData)
         {
             return false;
@@ -440,7 +467,7 @@ public sealed partial class WebSocketConnection
 
         if (!header.Opcode.IsControl())
         {
-            var messageLength = (_inFragmentedMessage ? _assemblyLength : 0) + header.PayloadLength;
+            var messageLength = (_inFragmentedMessage ? _assemblyLength : 0) + (_inPartedMessage ? _partMessageBytes : 0) + header.PayloadLength;
             if (messageLength > _options.MaxMessageBytes)
             {
                 failure = (WebSocketCloseStatus.MessageTooBig, "Message too big");
@@ -450,6 +477,12 @@ public sealed partial class WebSocketConnection
 
         if (_buffer.Length < header.FrameLength)
         {
+            if (CanReceiveInParts(header))
+            {
+                failure = StartPartFrame(header);
+                return false;
+            }
+
             if (IsPlainText(header) && !CheckPartialText(header))
             {
                 failure = (WebSocketCloseStatus.InvalidPayloadData, "Invalid UTF-8 in a text message");
@@ -617,6 +650,7 @@ public sealed partial class WebSocketConnection
         Log.ProtocolError(_logger, Request.ConnectionId, status, reason);
         _failed = true;
         _inFragmentedMessage = false;
+        EndParts();
         if (_closeSent == 0)
         {
             _closeStatus = status;

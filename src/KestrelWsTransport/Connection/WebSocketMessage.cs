@@ -5,21 +5,31 @@ using System.Text;
 namespace KestrelWsTransport;
 
 /// <summary>
-/// One whole message. Its <see cref="Payload"/> is valid only until the next call to
-/// <see cref="WebSocketConnection.ReceiveAsync"/> on the same connection (or until the connection ends): it may point
-/// straight into the connection's input buffer. Copy what you need to keep.
+/// One whole message, or with <see cref="WebSocketConnection.ReceivePartAsync"/> one part of a message. Its
+/// <see cref="Payload"/> is valid only until the next receive on the same connection (or until the connection ends): it
+/// may point straight into the connection's input buffer. Copy what you need to keep.
 /// </summary>
 public readonly struct WebSocketMessage
 {
     // The close code plus one as a plain int (0, the default: none) rather than a nullable: 40 bytes instead of 48 for
     // a struct that every receive returns and copies, and that the handler's state machine and the ValueTask carry.
+    // A data part that is not the end of its message keeps MorePartsFollow here (data has no close code).
     private readonly int _closeStatus;
+    private const int MorePartsFollow = -1;
 
     internal WebSocketMessage(WebSocketMessageType messageType, ReadOnlySequence<byte> payload)
     {
         MessageType = messageType;
         Payload = payload;
         _closeStatus = 0;
+        CloseDescription = null;
+    }
+
+    internal WebSocketMessage(WebSocketMessageType messageType, ReadOnlySequence<byte> payload, bool endOfMessage)
+    {
+        MessageType = messageType;
+        Payload = payload;
+        _closeStatus = endOfMessage ? 0 : MorePartsFollow;
         CloseDescription = null;
     }
 
@@ -42,7 +52,13 @@ public readonly struct WebSocketMessage
     /// <see cref="WebSocketCloseStatus.Empty"/> (1005) if it sent none; 1002/1007/1009 if the server failed the
     /// connection; the server's own code if the server closed first; 1006 if the connection ended without any close.
     /// </summary>
-    public WebSocketCloseStatus? CloseStatus => _closeStatus == 0 ? null : (WebSocketCloseStatus)(_closeStatus - 1);
+    public WebSocketCloseStatus? CloseStatus => _closeStatus <= 0 ? null : (WebSocketCloseStatus)(_closeStatus - 1);
+
+    /// <summary>
+    /// False for a part of a message that more parts follow (only from <see cref="WebSocketConnection.ReceivePartAsync"/>);
+    /// true for a whole message, the last part of one, and Close.
+    /// </summary>
+    public bool EndOfMessage => _closeStatus != MorePartsFollow;
 
     /// <summary>For Close: the reason text, if any.</summary>
     public string? CloseDescription { get; }
