@@ -13,17 +13,18 @@ public static class Echo
     {
         while (true)
         {
-            // In parts: a large message goes back as it arrives instead of being buffered whole first (its frames may
-            // differ from the peer's; the message does not). A small message comes, and goes back, as one part.
-            var part = await connection.ReceivePartAsync(cancellationToken);
-            if (part.IsClose)
+            // Whole messages, not ReceivePartAsync: echoing parts as they arrive deadlocks a client that sends a large
+            // message before it reads (.NET's ClientWebSocket with 16 MiB did): our sends wait for it to read, it waits
+            // for us to read.
+            var message = await connection.ReceiveAsync(cancellationToken);
+            if (message.IsClose)
             {
                 return;
             }
 
             // The payload points into the connection's input buffer; it is valid until the next receive, which is
             // after the echo is sent, so no copy is needed.
-            await connection.SendAsync(part.Payload, part.MessageType, part.EndOfMessage, cancellationToken);
+            await connection.SendAsync(message.Payload, message.MessageType, true, cancellationToken);
         }
     }
 }

@@ -43,6 +43,9 @@ public sealed partial class WebSocketConnection
     /// at the bad byte). Limits are those of <see cref="ReceiveAsync"/>: <c>MaxMessageBytes</c> for the sum of the parts,
     /// <c>MaxFrameBytes</c> and <c>MaxFragmentsPerMessage</c> as announced by the peer.</para>
     /// <para>Compressed (permessage-deflate) messages are inflated whole, so they come as one part.</para>
+    /// <para>Sending each part on to this same peer as it arrives (an echo in parts) needs a peer that reads while it
+    /// sends: sends wait for the peer to read, and a peer that writes a whole large message before reading would wait
+    /// for us in turn.</para>
     /// <para>Once a message is in parts, keep calling this until <see cref="WebSocketMessage.EndOfMessage"/>:
     /// <see cref="ReceiveAsync"/> throws <see cref="InvalidOperationException"/> meanwhile. Pings, pongs and the close
     /// are handled as in <see cref="ReceiveAsync"/>. Each part's payload is valid until the next receive.</para>
