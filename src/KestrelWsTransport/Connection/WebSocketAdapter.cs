@@ -5,14 +5,16 @@ namespace KestrelWsTransport;
 
 /// <summary>
 /// <see cref="WebSocket"/> over a <see cref="WebSocketConnection"/>, so code written for System.Net.WebSockets runs
-/// unchanged on the transport's engine. Whole messages are received from the engine and handed out in pieces as large as
-/// the caller's buffer.
+/// unchanged on the transport's engine. Messages are received in parts (<see cref="WebSocketConnection.ReceivePartAsync"/>)
+/// and handed out in pieces as large as the caller's buffer, as ManagedWebSocket does: a large message is not buffered
+/// whole first, and a text message's valid start may be handed out before a later invalid byte fails the connection.
 /// </summary>
 internal sealed class WebSocketAdapter : WebSocket
 {
     private readonly WebSocketConnection _connection;
     private ReadOnlySequence<byte> _remaining;
     private WebSocketMessageType _remainingType;
+    private bool _remainingEndsMessage;
     private bool _hasMessage;
 
     public WebSocketAdapter(WebSocketConnection connection) => _connection = connection;
@@ -58,7 +60,7 @@ internal sealed class WebSocketAdapter : WebSocket
                 throw new WebSocketException(WebSocketError.ConnectionClosedPrematurely);
             }
 
-            var message = await _connection.ReceiveAsync(cancellationToken).ConfigureAwait(false);
+            var message = await _connection.ReceivePartAsync(cancellationToken).ConfigureAwait(false);
             if (message.IsClose)
             {
                 if (message.CloseStatus == WebSocketConnection.AbnormalClosure)
@@ -72,20 +74,21 @@ internal sealed class WebSocketAdapter : WebSocket
 
             _remaining = message.Payload;
             _remainingType = message.MessageType;
+            _remainingEndsMessage = message.EndOfMessage;
             _hasMessage = true;
         }
 
         var count = (int)Math.Min(buffer.Length, _remaining.Length);
         _remaining.Slice(0, count).CopyTo(buffer.Span);
         _remaining = _remaining.Slice(count);
-        var end = _remaining.Length == 0;
-        if (end)
+        if (_remaining.Length != 0)
         {
-            _hasMessage = false;
-            _remaining = default;
+            return new ValueWebSocketReceiveResult(count, _remainingType, false);
         }
 
-        return new ValueWebSocketReceiveResult(count, _remainingType, end);
+        _hasMessage = false;
+        _remaining = default;
+        return new ValueWebSocketReceiveResult(count, _remainingType, _remainingEndsMessage);
     }
 
     public override Task SendAsync(ArraySegment<byte> buffer, WebSocketMessageType messageType, bool endOfMessage, CancellationToken cancellationToken)
