@@ -74,7 +74,15 @@ public sealed partial class WebSocketConnection
                     throw new InvalidOperationException("The WebSocket is closing, or a message sent in parts is not finished.");
                 }
 
-                _output.Write(frame.Span);
+                try
+                {
+                    _output.Write(frame.Span);
+                }
+                catch (Exception ex) when (IsTransportGone && ex is not IOException)
+                {
+                    throw AbortedDuringWrite(ex);
+                }
+
                 await FlushOrDeferAsync(frame.Length, cancellationToken).ConfigureAwait(false);
             }
             finally
@@ -265,6 +273,14 @@ public sealed partial class WebSocketConnection
         }
     }
 
+    /// <summary>
+    /// A write into the output failed because the connection was aborted under it (ours, at the outgoing limit, or the
+    /// transport's): the pipe's memory can go away between GetSpan and Advance, and the pipe then throws what it throws
+    /// (ArgumentOutOfRangeException from Advance, seen when a slow broadcast subscriber was dropped mid-send). To the
+    /// caller it is what it is, a send to a connection that is gone.
+    /// </summary>
+    private static IOException AbortedDuringWrite(Exception ex) => new("The connection was aborted while a frame was being written.", ex);
+
     /// <summary>Under the send lock: writes one data frame (compressed if this message is), without flushing.</summary>
     private void WriteDataLocked(in ReadOnlySequence<byte> payload, Opcode opcode, bool endOfMessage, bool compressible)
     {
@@ -293,13 +309,20 @@ public sealed partial class WebSocketConnection
         var compress = _sendingFragmented
             ? _sendingCompressed
             : _deflate is not null && compressible && payload.Length >= _deflate.MinMessageBytes;
-        if (compress)
+        try
         {
-            WriteCompressed(wireOpcode, payload, firstFrame: !_sendingFragmented, endOfMessage);
+            if (compress)
+            {
+                WriteCompressed(wireOpcode, payload, firstFrame: !_sendingFragmented, endOfMessage);
+            }
+            else
+            {
+                FrameWriter.WriteFrame(_output, wireOpcode, endOfMessage, payload);
+            }
         }
-        else
+        catch (Exception ex) when (IsTransportGone && ex is not IOException)
         {
-            FrameWriter.WriteFrame(_output, wireOpcode, endOfMessage, payload);
+            throw AbortedDuringWrite(ex);
         }
 
         _sendingCompressed = compress && !endOfMessage;
@@ -344,7 +367,15 @@ public sealed partial class WebSocketConnection
                 return;
             }
 
-            FrameWriter.WriteFrame(_output, opcode, true, payload);
+            try
+            {
+                FrameWriter.WriteFrame(_output, opcode, true, payload);
+            }
+            catch (Exception ex) when (IsTransportGone && ex is not IOException)
+            {
+                throw AbortedDuringWrite(ex);
+            }
+
             await FlushOrDeferAsync((int)payload.Length + 2, default).ConfigureAwait(false);
         }
         finally
@@ -393,7 +424,15 @@ public sealed partial class WebSocketConnection
 
             try
             {
-                FrameWriter.WriteFrame(_output, Opcode.Close, true, frame);
+                try
+                {
+                    FrameWriter.WriteFrame(_output, Opcode.Close, true, frame);
+                }
+                catch (Exception ex) when (IsTransportGone && ex is not IOException)
+                {
+                    throw AbortedDuringWrite(ex);
+                }
+
                 await FlushLockedAsync(cancellationToken).ConfigureAwait(false);
             }
             finally

@@ -138,6 +138,9 @@ public sealed partial class WebSocketConnection
 
     internal bool IsAborted => Volatile.Read(ref _state) == StateAborted;
 
+    // Aborted by us, or the transport underneath closed: writes into the output can fail in any way from then on.
+    private bool IsTransportGone => IsAborted || TransportClosed;
+
     internal void SignalPeerGone()
     {
         try
