@@ -14,9 +14,17 @@ internal sealed class ConnectionSlots
     private int[] _free = new int[16];
     private int _freeCount;
     private int _highWater;
-    private int _count;
 
-    public int Count => Volatile.Read(ref _count);
+    public int Count
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _highWater - _freeCount;
+            }
+        }
+    }
 
     public void Add(WebSocketConnection connection)
     {
@@ -47,7 +55,6 @@ internal sealed class ConnectionSlots
 
             connection.HeartbeatSlot = slot;
             Volatile.Write(ref _slots[slot], connection);
-            _count++;
         }
     }
 
@@ -64,7 +71,6 @@ internal sealed class ConnectionSlots
             Volatile.Write(ref _slots[slot], null);
             connection.HeartbeatSlot = -1;
             _free[_freeCount++] = slot;
-            _count--;
         }
     }
 

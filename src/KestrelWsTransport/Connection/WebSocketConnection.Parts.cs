@@ -19,14 +19,12 @@ public sealed partial class WebSocketConnection
     // A message was started in parts and its last part has not been handed out.
     private bool _inPartedMessage;
 
-    // The current frame's header is consumed and _partRemaining bytes of its payload are still to come (always within a
-    // message in parts, so _inPartedMessage alone tells the fast paths to stay away).
-    private bool _inPartFrame;
+    // Payload bytes of the current frame still to come; its header is consumed (see InPartFrame).
+    private long _partRemaining;
     private bool _partFrameFin;
     private byte _partMaskIndex;
     private Opcode _partOpcode;
     private int _partMaskKey;
-    private long _partRemaining;
 
     // Announced payload bytes of the message in parts so far, for MaxMessageBytes.
     private long _partMessageBytes;
@@ -85,6 +83,11 @@ public sealed partial class WebSocketConnection
         && !header.Opcode.IsControl()
         && (header.Opcode == Opcode.Continuation ? _inPartedMessage : !_inFragmentedMessage);
 
+    // A frame is being handed out in parts: the buffer starts inside its payload. Only ever within a message in parts
+    // (a frame starts in parts only while incomplete, so with payload left), so _inPartedMessage alone keeps the fast
+    // paths away.
+    private bool InPartFrame => _partRemaining != 0;
+
     /// <summary>Consumes the header of a frame whose payload is handed out in parts as it arrives.</summary>
     private (WebSocketCloseStatus Status, string Reason)? StartPartFrame(in FrameHeader header)
     {
@@ -93,7 +96,6 @@ public sealed partial class WebSocketConnection
             return failure;
         }
 
-        _inPartFrame = true;
         _partFrameFin = header.Fin;
         _partRemaining = header.PayloadLength;
         _partMaskKey = header.MaskKey;
@@ -139,14 +141,7 @@ public sealed partial class WebSocketConnection
         _partMaskIndex = (byte)maskIndex;
         _buffer = _buffer.Slice(part.End);
         _partRemaining -= length;
-        var end = false;
-        if (_partRemaining == 0)
-        {
-            _inPartFrame = false;
-            end = _partFrameFin;
-        }
-
-        return TakePart(part, 0, end, out message, out failure);
+        return TakePart(part, 0, end: _partRemaining == 0 && _partFrameFin, out message, out failure);
     }
 
     /// <summary>
@@ -177,6 +172,6 @@ public sealed partial class WebSocketConnection
     private void EndParts()
     {
         _inPartedMessage = false;
-        _inPartFrame = false;
+        _partRemaining = 0;
     }
 }

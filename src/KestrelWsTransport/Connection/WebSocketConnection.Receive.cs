@@ -66,9 +66,9 @@ public sealed partial class WebSocketConnection
     /// </summary>
     public ValueTask<WebSocketMessage> ReceiveAsync(CancellationToken cancellationToken = default)
     {
-        if (_finalStatus is { } finalStatus)
+        if (_finalStatus is not null)
         {
-            return new ValueTask<WebSocketMessage>(new WebSocketMessage(finalStatus, _finalDescription));
+            return new ValueTask<WebSocketMessage>(FinalMessage());
         }
 
         // The common case under load: the read we hold has another whole, plain data frame. No state machine for it.
@@ -296,7 +296,7 @@ public sealed partial class WebSocketConnection
                     break;
                 }
 
-                if (failure is null && _inPartFrame && TryTakePart(out var arrived, out failure))
+                if (failure is null && InPartFrame && TryTakePart(out var arrived, out failure))
                 {
                     return arrived;
                 }
@@ -339,7 +339,7 @@ public sealed partial class WebSocketConnection
         payload = default;
         checkedPrefix = 0;
         failure = null;
-        if (_inPartFrame)
+        if (InPartFrame)
         {
             // The buffer starts inside a frame's payload (see TryTakePart).
             header = default;

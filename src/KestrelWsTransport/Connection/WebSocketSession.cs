@@ -59,7 +59,7 @@ internal static class WebSocketSession
     }
 
     /// <summary>Finishes the close handshake if the handler did not, records the outcome, and unregisters.</summary>
-    public static async Task EndAsync(WebSocketConnection connection, WebSocketHeartbeat heartbeat, WebSocketCloseStatus closeIfOpen)
+    public static async ValueTask EndAsync(WebSocketConnection connection, WebSocketHeartbeat heartbeat, WebSocketCloseStatus closeIfOpen)
     {
         try
         {

@@ -43,7 +43,7 @@ internal sealed class WebSocketUpgradeMiddleware
         var alpn = context.Features.Get<ITlsApplicationProtocolFeature>()?.ApplicationProtocol ?? default;
         if (alpn.Span.SequenceEqual("h2"u8))
         {
-            await new ValueTask(PassAsync(context, PassReason.Http2)).ConfigureAwait(false);
+            await PassAsync(context, PassReason.Http2).ConfigureAwait(false);
             return;
         }
 
@@ -54,10 +54,10 @@ internal sealed class WebSocketUpgradeMiddleware
         switch (sniffed.Outcome)
         {
             case SniffOutcome.PassThrough:
-                await new ValueTask(PassAsync(context, sniffed.Result.PassReason)).ConfigureAwait(false);
+                await PassAsync(context, sniffed.Result.PassReason).ConfigureAwait(false);
                 return;
             case SniffOutcome.Reject:
-                await new ValueTask(RejectAsync(context, sniffed.Result.Rejection)).ConfigureAwait(false);
+                await RejectAsync(context, sniffed.Result.Rejection).ConfigureAwait(false);
                 return;
             case SniffOutcome.NeedMoreData:
                 // The peer reset or vanished mid-head, or sent nothing before the handshake timeout (logged and counted
@@ -67,7 +67,7 @@ internal sealed class WebSocketUpgradeMiddleware
 
         if (!_options.TryAcquireConnection())
         {
-            await new ValueTask(RejectAsync(context, HandshakeRejection.TooManyConnections)).ConfigureAwait(false);
+            await RejectAsync(context, HandshakeRejection.TooManyConnections).ConfigureAwait(false);
             return;
         }
 
@@ -98,7 +98,7 @@ internal sealed class WebSocketUpgradeMiddleware
             }
             finally
             {
-                await new ValueTask(WebSocketSession.EndAsync(connection, _heartbeat, closeIfOpen)).ConfigureAwait(false);
+                await WebSocketSession.EndAsync(connection, _heartbeat, closeIfOpen).ConfigureAwait(false);
             }
         }
         finally
@@ -266,25 +266,25 @@ internal sealed class WebSocketUpgradeMiddleware
     internal static Compression.PerMessageDeflate? Deflate(WebSocketEndpoint endpoint, WebSocketTransportOptions options, HandshakeResult result) =>
         result.Deflate is { } parameters ? new Compression.PerMessageDeflate(parameters, endpoint.Options.Compression ?? options.Compression) : null;
 
-    private Task PassAsync(ConnectionContext context, PassReason reason)
+    private ValueTask PassAsync(ConnectionContext context, PassReason reason)
     {
         if (_next is not null)
         {
             _metrics.PassedToHttp(reason.ToString());
             Log.PassedToHttp(_logger, context.ConnectionId, reason.ToString());
-            return _next(context);
+            return new ValueTask(_next(context));
         }
 
         // A WebSocket-only endpoint has nothing to hand over to.
         return reason switch
         {
             PassReason.PathNotMapped => RejectAsync(context, HandshakeRejection.NotFound),
-            PassReason.Http2 => Task.CompletedTask,
+            PassReason.Http2 => default,
             _ => RejectAsync(context, HandshakeRejection.NotWebSocketRequest),
         };
     }
 
-    private async Task RejectAsync(ConnectionContext context, HandshakeRejection rejection)
+    private async ValueTask RejectAsync(ConnectionContext context, HandshakeRejection rejection)
     {
         var status = HandshakeResponseWriter.StatusCode(rejection);
         _metrics.Handshake(rejection.ToString(), "connection");
