@@ -87,8 +87,8 @@ public sealed partial class WebSocketConnection
         }
 
         Log.ShutdownClose(_logger, Request.ConnectionId);
-        _closeStatus ??= WebSocketCloseStatus.EndpointUnavailable;
-        _closeDescription ??= "Server shutting down";
+        RecordCloseIfNone(WebSocketCloseStatus.EndpointUnavailable);
+        RecordCloseDescriptionIfNone("Server shutting down");
         _ = TrySendCloseFrameAsync(WebSocketCloseStatus.EndpointUnavailable, "Server shutting down").AsTask();
     }
 

@@ -16,18 +16,9 @@ public sealed partial class WebSocketConnection
     // The current receive is ReceivePartAsync (read by the loop, which is shared with ReceiveAsync).
     private bool _receivingParts;
 
-    // A message was started in parts and its last part has not been handed out.
+    // A message was started in parts and its last part has not been handed out. (The rest of the parts state is in
+    // UncommonState.)
     private bool _inPartedMessage;
-
-    // Payload bytes of the current frame still to come; its header is consumed (see InPartFrame).
-    private long _partRemaining;
-    private bool _partFrameFin;
-    private byte _partMaskIndex;
-    private Opcode _partOpcode;
-    private int _partMaskKey;
-
-    // Announced payload bytes of the message in parts so far, for MaxMessageBytes.
-    private long _partMessageBytes;
 
     /// <summary>
     /// Receives the next part of a message: as soon as any payload bytes of a data frame have arrived they are handed
@@ -50,7 +41,7 @@ public sealed partial class WebSocketConnection
     /// </remarks>
     public ValueTask<WebSocketMessage> ReceivePartAsync(CancellationToken cancellationToken = default)
     {
-        if (_finalStatus is not null)
+        if (_finalCode != 0)
         {
             return new ValueTask<WebSocketMessage>(FinalMessage());
         }
@@ -78,7 +69,7 @@ public sealed partial class WebSocketConnection
     /// </summary>
     private bool CanReceiveInParts(in FrameHeader header) =>
         _receivingParts
-        && _partialPayloadChecked == 0
+        && PartialPayloadChecked == 0
         && header.ReservedBits == 0
         && !header.Opcode.IsControl()
         && (header.Opcode == Opcode.Continuation ? _inPartedMessage : !_inFragmentedMessage);
@@ -86,7 +77,7 @@ public sealed partial class WebSocketConnection
     // A frame is being handed out in parts: the buffer starts inside its payload. Only ever within a message in parts
     // (a frame starts in parts only while incomplete, so with payload left), so _inPartedMessage alone keeps the fast
     // paths away.
-    private bool InPartFrame => _partRemaining != 0;
+    private bool InPartFrame => _uncommon is { PartRemaining: not 0 };
 
     /// <summary>Consumes the header of a frame whose payload is handed out in parts as it arrives.</summary>
     private (WebSocketCloseStatus Status, string Reason)? StartPartFrame(in FrameHeader header)
@@ -96,10 +87,11 @@ public sealed partial class WebSocketConnection
             return failure;
         }
 
-        _partFrameFin = header.Fin;
-        _partRemaining = header.PayloadLength;
-        _partMaskKey = header.MaskKey;
-        _partMaskIndex = 0;
+        var uncommon = Uncommon;
+        uncommon.PartFrameFin = header.Fin;
+        uncommon.PartRemaining = header.PayloadLength;
+        uncommon.PartMaskKey = header.MaskKey;
+        uncommon.PartMaskIndex = 0;
         _buffer = _buffer.Slice(header.HeaderLength);
         return null;
     }
@@ -107,17 +99,18 @@ public sealed partial class WebSocketConnection
     /// <summary>Starts a message in parts on its first frame, and counts each frame against the limits.</summary>
     private (WebSocketCloseStatus Status, string Reason)? CountPartFrame(Opcode opcode, long payloadLength)
     {
+        var uncommon = Uncommon;
         if (opcode != Opcode.Continuation)
         {
             _inPartedMessage = true;
-            _partOpcode = opcode;
-            _partMessageBytes = 0;
-            _fragmentCount = 0;
+            uncommon.PartOpcode = opcode;
+            uncommon.PartMessageBytes = 0;
+            uncommon.FragmentCount = 0;
             _utf8.Reset();
         }
 
-        _partMessageBytes += payloadLength;
-        return ++_fragmentCount > _options.MaxFragmentsPerMessage ? (WebSocketCloseStatus.PolicyViolation, "Too many fragments in one message") : null;
+        uncommon.PartMessageBytes += payloadLength;
+        return ++uncommon.FragmentCount > _options.MaxFragmentsPerMessage ? (WebSocketCloseStatus.PolicyViolation, "Too many fragments in one message") : null;
     }
 
     /// <summary>Hands out what has arrived of the current frame's payload; false when nothing has (or on failure).</summary>
@@ -125,23 +118,24 @@ public sealed partial class WebSocketConnection
     {
         message = default;
         failure = null;
-        var length = Math.Min(_buffer.Length, _partRemaining);
+        var uncommon = _uncommon!;
+        var length = Math.Min(_buffer.Length, uncommon.PartRemaining);
         if (length == 0)
         {
             return false;
         }
 
         var part = _buffer.Slice(0, length);
-        var maskIndex = (int)_partMaskIndex;
+        var maskIndex = (int)uncommon.PartMaskIndex;
         foreach (var segment in part)
         {
-            maskIndex = Mask.Apply(MemoryMarshal.AsMemory(segment).Span, _partMaskKey, maskIndex);
+            maskIndex = Mask.Apply(MemoryMarshal.AsMemory(segment).Span, uncommon.PartMaskKey, maskIndex);
         }
 
-        _partMaskIndex = (byte)maskIndex;
+        uncommon.PartMaskIndex = (byte)maskIndex;
         _buffer = _buffer.Slice(part.End);
-        _partRemaining -= length;
-        return TakePart(part, 0, end: _partRemaining == 0 && _partFrameFin, out message, out failure);
+        uncommon.PartRemaining -= length;
+        return TakePart(part, 0, end: uncommon.PartRemaining == 0 && uncommon.PartFrameFin, out message, out failure);
     }
 
     /// <summary>
@@ -152,7 +146,8 @@ public sealed partial class WebSocketConnection
     {
         message = default;
         failure = null;
-        if (_partOpcode == Opcode.Text && !AppendUtf8(payload.Slice(checkedPrefix), end))
+        var uncommon = _uncommon!;
+        if (uncommon.PartOpcode == Opcode.Text && !AppendUtf8(payload.Slice(checkedPrefix), end))
         {
             failure = (WebSocketCloseStatus.InvalidPayloadData, "Invalid UTF-8 in a text message");
             return false;
@@ -161,10 +156,10 @@ public sealed partial class WebSocketConnection
         if (end)
         {
             _inPartedMessage = false;
-            _metrics.MessageReceived(_partMessageBytes);
+            _metrics.MessageReceived(uncommon.PartMessageBytes);
         }
 
-        message = new WebSocketMessage(ToMessageType(_partOpcode), payload, end);
+        message = new WebSocketMessage(ToMessageType(uncommon.PartOpcode), payload, end);
         return true;
     }
 
@@ -172,6 +167,9 @@ public sealed partial class WebSocketConnection
     private void EndParts()
     {
         _inPartedMessage = false;
-        _partRemaining = 0;
+        if (_uncommon is { } uncommon)
+        {
+            uncommon.PartRemaining = 0;
+        }
     }
 }

@@ -29,34 +29,19 @@ public sealed partial class WebSocketConnection
     // Counts messages handed out, so the deferred-flush backstop can tell a busy handler from a stalled one.
     private int _receiveProgress;
 
-    // Payload bytes of the (incomplete) text frame at the front of the buffer that were already unmasked in place and fed
-    // to _utf8 while the rest of the frame was still arriving: invalid UTF-8 fails the connection at the bad byte, not
-    // when the frame completes (Autobahn 6.4.x). Zero when no frame is part-read. _partialEnd is where those bytes end in
-    // the held sequence, so each new piece is found without walking the segments from the start (a 16 MiB frame comes
-    // in thousands of 4 KiB segments). Binary frames are unmasked once whole: measured, unmasking them piece by piece
-    // as they arrive made the 1 MiB bulk echo slower, not faster.
-    private long _partialPayloadChecked;
-    private SequencePosition _partialEnd;
-
     // A fast-path text message failed UTF-8 validation after its payload was unmasked: the loop fails the connection.
     private bool _pendingUtf8Failure;
 
-    // A fragmented message is assembled, unmasked, in pooled memory.
-    private byte[]? _assembly;
-    private int _assemblyLength;
+    // A fragmented message is being assembled (in UncommonState).
     private bool _inFragmentedMessage;
-    private bool _fragmentedCompressed;
-    private int _fragmentCount;
-    private Opcode _fragmentedOpcode;
-
-    // The inflated form of the last compressed message handed out.
-    private byte[]? _inflated;
     private Utf8Validator _utf8;
 
-    // The Close message every receive returns once the connection is over (kept as its two parts: the whole message
-    // struct would be 40 bytes more on every connection).
-    private WebSocketCloseStatus? _finalStatus;
-    private string? _finalDescription;
+    // The Close message every receive returns once the connection is over (kept as its two parts, the description in
+    // UncommonState: the whole message struct would be 40 bytes more on every connection).
+    private ushort _finalCode;
+
+    // Text payload bytes of a still incomplete frame already validated (see UncommonState.PartialPayloadChecked).
+    private long PartialPayloadChecked => _uncommon?.PartialPayloadChecked ?? 0;
 
     /// <summary>
     /// Receives the next whole message. Pings are answered and pongs absorbed on the way. When the peer closes, the
@@ -66,7 +51,7 @@ public sealed partial class WebSocketConnection
     /// </summary>
     public ValueTask<WebSocketMessage> ReceiveAsync(CancellationToken cancellationToken = default)
     {
-        if (_finalStatus is not null)
+        if (_finalCode != 0)
         {
             return new ValueTask<WebSocketMessage>(FinalMessage());
         }
@@ -89,7 +74,7 @@ public sealed partial class WebSocketConnection
     private bool TryTakeBufferedMessage(out WebSocketMessage message)
     {
         message = default;
-        if (!_holdingRead || _inFragmentedMessage || _inPartedMessage || _pendingUtf8Failure || _partialPayloadChecked != 0)
+        if (!_holdingRead || _inFragmentedMessage || _inPartedMessage || _pendingUtf8Failure || PartialPayloadChecked != 0)
         {
             return false;
         }
@@ -245,12 +230,13 @@ public sealed partial class WebSocketConnection
                             }
 
                             // First or further fragment of a message.
+                            var uncommon = Uncommon;
                             if (header.Opcode != Opcode.Continuation)
                             {
                                 _inFragmentedMessage = true;
-                                _fragmentedOpcode = header.Opcode;
-                                _fragmentedCompressed = header.ReservedBits != 0;
-                                _fragmentCount = 0;
+                                uncommon.FragmentedOpcode = header.Opcode;
+                                uncommon.FragmentedCompressed = header.ReservedBits != 0;
+                                uncommon.FragmentCount = 0;
                                 if (checkedPrefix == 0)
                                 {
                                     // (Otherwise the validator already holds this frame's first bytes.)
@@ -258,7 +244,7 @@ public sealed partial class WebSocketConnection
                                 }
                             }
 
-                            if (++_fragmentCount > _options.MaxFragmentsPerMessage)
+                            if (++uncommon.FragmentCount > _options.MaxFragmentsPerMessage)
                             {
                                 failure = (WebSocketCloseStatus.PolicyViolation, "Too many fragments in one message");
                                 break;
@@ -266,7 +252,7 @@ public sealed partial class WebSocketConnection
 
                             Append(payload);
                             // Compressed text is validated once inflated; plain text fails fast, fragment by fragment.
-                            if (_fragmentedOpcode == Opcode.Text && !_fragmentedCompressed && !AppendUtf8(payload.Slice(checkedPrefix), header.Fin))
+                            if (uncommon.FragmentedOpcode == Opcode.Text && !uncommon.FragmentedCompressed && !AppendUtf8(payload.Slice(checkedPrefix), header.Fin))
                             {
                                 failure = (WebSocketCloseStatus.InvalidPayloadData, "Invalid UTF-8 in a text message");
                                 break;
@@ -278,9 +264,9 @@ public sealed partial class WebSocketConnection
                             }
 
                             _inFragmentedMessage = false;
-                            if (_fragmentedCompressed)
+                            if (uncommon.FragmentedCompressed)
                             {
-                                if (TryInflate(_fragmentedOpcode, new ReadOnlySequence<byte>(_assembly!, 0, _assemblyLength), out var assembled, out failure))
+                                if (TryInflate(uncommon.FragmentedOpcode, new ReadOnlySequence<byte>(uncommon.Assembly!, 0, uncommon.AssemblyLength), out var assembled, out failure))
                                 {
                                     return assembled;
                                 }
@@ -288,8 +274,8 @@ public sealed partial class WebSocketConnection
                                 break;
                             }
 
-                            _metrics.MessageReceived(_assemblyLength);
-                            return new WebSocketMessage(ToMessageType(_fragmentedOpcode), new ReadOnlySequence<byte>(_assembly!, 0, _assemblyLength));
+                            _metrics.MessageReceived(uncommon.AssemblyLength);
+                            return new WebSocketMessage(ToMessageType(uncommon.FragmentedOpcode), new ReadOnlySequence<byte>(uncommon.Assembly!, 0, uncommon.AssemblyLength));
                     }
 
                     // Only a case that set a failure gets here.
@@ -360,7 +346,7 @@ public sealed partial class WebSocketConnection
 
         if (!header.Opcode.IsControl())
         {
-            var messageLength = (_inFragmentedMessage ? _assemblyLength : 0) + (_inPartedMessage ? _partMessageBytes : 0) + header.PayloadLength;
+            var messageLength = (_inFragmentedMessage ? _uncommon!.AssemblyLength : 0) + (_inPartedMessage ? _uncommon!.PartMessageBytes : 0) + header.PayloadLength;
             if (messageLength > _options.MaxMessageBytes)
             {
                 failure = (WebSocketCloseStatus.MessageTooBig, "Message too big");
@@ -391,7 +377,7 @@ public sealed partial class WebSocketConnection
     /// <summary>An uncompressed text frame: a text message's first frame, or a continuation of one.</summary>
     private bool IsPlainText(in FrameHeader header) =>
         header.ReservedBits == 0
-        && (header.Opcode == Opcode.Text || (header.Opcode == Opcode.Continuation && _fragmentedOpcode == Opcode.Text && !_fragmentedCompressed));
+        && (header.Opcode == Opcode.Text || (header.Opcode == Opcode.Continuation && _uncommon is { FragmentedOpcode: Opcode.Text, FragmentedCompressed: false }));
 
     /// <summary>
     /// Unmasks and validates the payload bytes of a still incomplete text frame that arrived since the last look, so a
@@ -400,20 +386,22 @@ public sealed partial class WebSocketConnection
     private bool CheckPartialText(in FrameHeader header)
     {
         var available = _buffer.Length - header.HeaderLength;
-        if (available <= _partialPayloadChecked)
+        var uncommon = Uncommon;
+        var alreadyChecked = uncommon.PartialPayloadChecked;
+        if (available <= alreadyChecked)
         {
             return true;
         }
 
-        if (_partialPayloadChecked == 0 && header.Opcode == Opcode.Text)
+        if (alreadyChecked == 0 && header.Opcode == Opcode.Text)
         {
             _utf8.Reset();
         }
 
-        var fresh = _partialPayloadChecked == 0 ? _buffer.Slice(header.HeaderLength) : _buffer.Slice(_partialEnd);
-        var maskIndex = (int)(_partialPayloadChecked & 3);
-        _partialPayloadChecked = available;
-        _partialEnd = _buffer.End;
+        var fresh = alreadyChecked == 0 ? _buffer.Slice(header.HeaderLength) : _buffer.Slice(uncommon.PartialEnd);
+        var maskIndex = (int)(alreadyChecked & 3);
+        uncommon.PartialPayloadChecked = available;
+        uncommon.PartialEnd = _buffer.End;
         foreach (var segment in fresh)
         {
             var span = MemoryMarshal.AsMemory(segment).Span;
@@ -435,8 +423,13 @@ public sealed partial class WebSocketConnection
     {
         _viewArray = null;
         var payload = _buffer.Slice(header.HeaderLength, header.PayloadLength);
-        checkedPrefix = _partialPayloadChecked;
-        _partialPayloadChecked = 0;
+        checkedPrefix = 0;
+        if (_uncommon is { PartialPayloadChecked: not 0 } uncommon)
+        {
+            checkedPrefix = uncommon.PartialPayloadChecked;
+            uncommon.PartialPayloadChecked = 0;
+        }
+
         var rest = checkedPrefix == 0 ? payload : payload.Slice(checkedPrefix);
         if (rest.IsSingleSegment)
         {
@@ -464,7 +457,8 @@ public sealed partial class WebSocketConnection
     {
         message = default;
         failure = null;
-        var result = _deflate!.Decompress(compressed, _options.MaxMessageBytes, ref _inflated, out var length);
+        var uncommon = Uncommon;
+        var result = _deflate!.Decompress(compressed, _options.MaxMessageBytes, ref uncommon.Inflated, out var length);
         if (result == Compression.InflateResult.TooBig)
         {
             failure = (WebSocketCloseStatus.MessageTooBig, "Message too big once decompressed");
@@ -477,14 +471,14 @@ public sealed partial class WebSocketConnection
             return false;
         }
 
-        if (opcode == Opcode.Text && !System.Text.Unicode.Utf8.IsValid(_inflated.AsSpan(0, length)))
+        if (opcode == Opcode.Text && !System.Text.Unicode.Utf8.IsValid(uncommon.Inflated.AsSpan(0, length)))
         {
             failure = (WebSocketCloseStatus.InvalidPayloadData, "Invalid UTF-8 in a text message");
             return false;
         }
 
         _metrics.MessageReceived(length);
-        message = new WebSocketMessage(ToMessageType(opcode), new ReadOnlySequence<byte>(_inflated!, 0, length));
+        message = new WebSocketMessage(ToMessageType(opcode), new ReadOnlySequence<byte>(uncommon.Inflated!, 0, length));
         return true;
     }
 
@@ -527,8 +521,8 @@ public sealed partial class WebSocketConnection
         _closeReceived = true;
         if (_closeSent == 0)
         {
-            _closeStatus = status;
-            _closeDescription = description;
+            _closeCode = (ushort)status;
+            RecordCloseDescription(description);
             // Echo the code (RFC 6455 section 5.5.1); a close without a code is answered with an empty close.
             await TrySendCloseFrameAsync(status == WebSocketCloseStatus.Empty ? null : status, null).ConfigureAwait(false);
         }
@@ -546,8 +540,8 @@ public sealed partial class WebSocketConnection
         EndParts();
         if (_closeSent == 0)
         {
-            _closeStatus = status;
-            _closeDescription = reason;
+            _closeCode = (ushort)status;
+            RecordCloseDescription(reason);
         }
 
         ReleaseRead();
@@ -559,11 +553,19 @@ public sealed partial class WebSocketConnection
     /// <summary>The Close message every receive returns from now on.</summary>
     private void SetFinal(in WebSocketMessage message)
     {
-        _finalStatus = message.CloseStatus;
-        _finalDescription = message.CloseDescription;
+        if (message.CloseDescription is { } description)
+        {
+            Uncommon.FinalDescription = description;
+        }
+        else if (_uncommon is { } uncommon)
+        {
+            uncommon.FinalDescription = null;
+        }
+
+        _finalCode = (ushort)message.CloseStatus!.Value;
     }
 
-    private WebSocketMessage FinalMessage() => new(_finalStatus!.Value, _finalDescription);
+    private WebSocketMessage FinalMessage() => new((WebSocketCloseStatus)_finalCode, _uncommon?.FinalDescription);
 
     // The handler usually passes our own ConnectionClosed token. Registering it on every wait would cost an object per
     // idle connection; SignalPeerGone cancels the pending read itself instead.
@@ -576,10 +578,10 @@ public sealed partial class WebSocketConnection
         _inputEnded = true;
         if (!_closeReceived)
         {
-            _closeStatus ??= AbnormalClosure;
+            RecordCloseIfNone(AbnormalClosure);
         }
 
-        var message = new WebSocketMessage(_closeStatus ?? AbnormalClosure, _closeDescription);
+        var message = new WebSocketMessage(CloseStatus ?? AbnormalClosure, CloseStatusDescription);
         SetFinal(message);
         SignalPeerGone();
         return message;
@@ -619,37 +621,43 @@ public sealed partial class WebSocketConnection
 
     private void Append(in ReadOnlySequence<byte> payload)
     {
-        var needed = _assemblyLength + (int)payload.Length;
-        if (_assembly is null || _assembly.Length < needed)
+        var uncommon = Uncommon;
+        var needed = uncommon.AssemblyLength + (int)payload.Length;
+        if (uncommon.Assembly is null || uncommon.Assembly.Length < needed)
         {
-            var grown = ArrayPool<byte>.Shared.Rent(Math.Max(needed, Math.Max(4096, (_assembly?.Length ?? 0) * 2)));
-            if (_assembly is not null)
+            var grown = ArrayPool<byte>.Shared.Rent(Math.Max(needed, Math.Max(4096, (uncommon.Assembly?.Length ?? 0) * 2)));
+            if (uncommon.Assembly is not null)
             {
-                _assembly.AsSpan(0, _assemblyLength).CopyTo(grown);
-                ArrayPool<byte>.Shared.Return(_assembly);
+                uncommon.Assembly.AsSpan(0, uncommon.AssemblyLength).CopyTo(grown);
+                ArrayPool<byte>.Shared.Return(uncommon.Assembly);
             }
 
-            _assembly = grown;
+            uncommon.Assembly = grown;
         }
 
-        payload.CopyTo(_assembly.AsSpan(_assemblyLength));
-        _assemblyLength = needed;
+        payload.CopyTo(uncommon.Assembly.AsSpan(uncommon.AssemblyLength));
+        uncommon.AssemblyLength = needed;
     }
 
     /// <summary>The assembled message was handed out by the previous receive; its memory goes back to the pool now.</summary>
     private void ReturnAssembly()
     {
-        if (_inflated is not null)
+        if (_uncommon is not { } uncommon)
         {
-            ArrayPool<byte>.Shared.Return(_inflated);
-            _inflated = null;
+            return;
         }
 
-        if (!_inFragmentedMessage && _assembly is not null)
+        if (uncommon.Inflated is not null)
         {
-            ArrayPool<byte>.Shared.Return(_assembly);
-            _assembly = null;
-            _assemblyLength = 0;
+            ArrayPool<byte>.Shared.Return(uncommon.Inflated);
+            uncommon.Inflated = null;
+        }
+
+        if (!_inFragmentedMessage && uncommon.Assembly is not null)
+        {
+            ArrayPool<byte>.Shared.Return(uncommon.Assembly);
+            uncommon.Assembly = null;
+            uncommon.AssemblyLength = 0;
         }
     }
 

@@ -172,8 +172,11 @@ public sealed partial class WebSocketConnection
 
         if (_closeSent == 0 && !_closeReceived)
         {
-            _closeStatus ??= closeStatus;
-            _closeDescription ??= statusDescription;
+            RecordCloseIfNone(closeStatus);
+            if (statusDescription is not null)
+            {
+                RecordCloseDescriptionIfNone(statusDescription);
+            }
         }
 
         await TrySendCloseFrameAsync(closeStatus, statusDescription, cancellationToken).ConfigureAwait(false);
@@ -551,8 +554,8 @@ public sealed partial class WebSocketConnection
     private void DropSlowPeer()
     {
         Log.BackpressureLimit(_logger, Request.ConnectionId, _options.MaxOutgoingBufferBytes);
-        _closeStatus ??= WebSocketCloseStatus.PolicyViolation;
-        _closeDescription ??= "Outgoing buffer limit exceeded";
+        RecordCloseIfNone(WebSocketCloseStatus.PolicyViolation);
+        RecordCloseDescriptionIfNone("Outgoing buffer limit exceeded");
         // The peer is not reading; a close frame would queue behind the backlog, so end the connection now.
         Abort();
     }

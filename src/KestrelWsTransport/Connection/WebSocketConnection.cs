@@ -42,8 +42,8 @@ public sealed partial class WebSocketConnection
     private int _state;
     private int _closeSent;
     private volatile bool _closeReceived;
-    private WebSocketCloseStatus? _closeStatus;
-    private string? _closeDescription;
+    // The close code once recorded (0: none yet), as a 2-byte field: a nullable enum is 8 bytes per connection.
+    private ushort _closeCode;
 
     internal WebSocketConnection(
         IDuplexPipe transport,
@@ -75,10 +75,10 @@ public sealed partial class WebSocketConnection
     public CancellationToken ConnectionClosed => _peerGone.Token;
 
     /// <summary>The close code once a close frame was received or sent (see <see cref="WebSocketMessage.CloseStatus"/>).</summary>
-    public WebSocketCloseStatus? CloseStatus => _closeStatus;
+    public WebSocketCloseStatus? CloseStatus => _closeCode == 0 ? null : (WebSocketCloseStatus)_closeCode;
 
     /// <summary>The close reason that went with <see cref="CloseStatus"/>.</summary>
-    public string? CloseStatusDescription => _closeDescription;
+    public string? CloseStatusDescription => _uncommon?.CloseDescription;
 
     /// <summary>The permessage-deflate response agreed in the handshake, or <see langword="null"/> when uncompressed.</summary>
     public string? Extensions => _deflate?.Parameters.ToResponse();
@@ -95,9 +95,33 @@ public sealed partial class WebSocketConnection
     };
 
     /// <summary>Presents this connection as a <see cref="System.Net.WebSockets.WebSocket"/> for code written against that API.</summary>
-    public WebSocket AsWebSocket() => _adapter ??= new WebSocketAdapter(this);
+    public WebSocket AsWebSocket() => Uncommon.Adapter ??= new WebSocketAdapter(this);
 
-    private WebSocketAdapter? _adapter;
+    /// <summary>Records a close code unless one is recorded already (the first close wins).</summary>
+    private void RecordCloseIfNone(WebSocketCloseStatus status)
+    {
+        if (_closeCode == 0)
+        {
+            _closeCode = (ushort)status;
+        }
+    }
+
+    /// <summary>Records the reason that goes with <see cref="CloseStatus"/> (where a close code is recorded).</summary>
+    private void RecordCloseDescription(string? description)
+    {
+        if (description is not null)
+        {
+            Uncommon.CloseDescription = description;
+        }
+        else if (_uncommon is { } uncommon)
+        {
+            uncommon.CloseDescription = null;
+        }
+    }
+
+    /// <summary>Records a reason only if none is recorded yet (the first close wins).</summary>
+    private void RecordCloseDescriptionIfNone(string description) =>
+        Interlocked.CompareExchange(ref Uncommon.CloseDescription, description, null);
 
     /// <summary>
     /// Ends the connection at once, without a close handshake. Pending receives return a Close message with the
@@ -110,7 +134,7 @@ public sealed partial class WebSocketConnection
             return;
         }
 
-        _closeStatus ??= AbnormalClosure;
+        RecordCloseIfNone(AbnormalClosure);
         SignalPeerGone();
         _input.CancelPendingRead();
         AbortTransport();
@@ -190,10 +214,10 @@ public sealed partial class WebSocketConnection
 
             ReleaseReceiveBuffers();
             _deflate?.Dispose();
-            var status = _closeStatus ?? AbnormalClosure;
+            var status = CloseStatus ?? AbnormalClosure;
             var duration = TimeSpan.FromMilliseconds(Environment.TickCount64 - _openedAt);
             _metrics.ConnectionClosed((int)status, duration);
-            Log.ConnectionClosed(_logger, Request.ConnectionId, status, _closeDescription, (long)duration.TotalMilliseconds);
+            Log.ConnectionClosed(_logger, Request.ConnectionId, status, CloseStatusDescription, (long)duration.TotalMilliseconds);
             // Whoever still holds the token (a broadcast list, a timer) learns the connection is over.
             SignalPeerGone();
         }

@@ -28,12 +28,10 @@ internal static class WebSocketSession
         }
         catch (Exception ex)
         {
-            closeIfOpen = HandlerFailed(connection, endpoint, logger, ex);
+            closeIfOpen = HandlerFailed(connection, logger, ex);
         }
-        finally
-        {
-            await EndAsync(connection, heartbeat, closeIfOpen).ConfigureAwait(false);
-        }
+
+        await EndAsync(connection, heartbeat, closeIfOpen).ConfigureAwait(false);
     }
 
     /// <summary>Counts the connection as open and registers it for keepalive and the shutdown close.</summary>
@@ -47,14 +45,14 @@ internal static class WebSocketSession
     /// Judges an exception that escaped the handler: the peer going away is not an application failure (1000 if the
     /// close is still open); anything else is logged and closes with 1011.
     /// </summary>
-    public static WebSocketCloseStatus HandlerFailed(WebSocketConnection connection, WebSocketEndpoint endpoint, ILogger logger, Exception ex)
+    public static WebSocketCloseStatus HandlerFailed(WebSocketConnection connection, ILogger logger, Exception ex)
     {
         if (ex is OperationCanceledException or IOException && connection.ConnectionClosed.IsCancellationRequested)
         {
             return WebSocketCloseStatus.NormalClosure;
         }
 
-        Log.HandlerFailed(logger, connection.Request.ConnectionId, endpoint.Path, ex);
+        Log.HandlerFailed(logger, connection.Request.ConnectionId, connection.Request.Path, ex);
         return WebSocketCloseStatus.InternalServerError;
     }
 

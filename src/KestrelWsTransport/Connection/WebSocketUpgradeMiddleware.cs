@@ -75,9 +75,12 @@ internal sealed class WebSocketUpgradeMiddleware
         // nested async frame would be one more object per idle WebSocket.
         try
         {
-            var connection = Accept(context, sniffed.Result, out var endpoint);
-            sniffed = null!;
+            var connection = Accept(context, sniffed.Result);
             await AsValueTask(context.Transport.Output.FlushAsync()).ConfigureAwait(false);
+
+            // Taken after the flush, so no endpoint field lives in this frame; the head goes.
+            var handler = sniffed.Result.Endpoint!.Handler;
+            sniffed = null!;
 
             // The host's ApplicationStopping when there is a host (one registration for every connection, through the
             // heartbeat); otherwise Kestrel's per-connection shutdown signal.
@@ -87,19 +90,19 @@ internal sealed class WebSocketUpgradeMiddleware
 
             // WebSocketSession.RunAsync, inlined (see there).
             WebSocketSession.Begin(connection, _metrics, _heartbeat, stopping);
+            // The handler's exceptions are all caught, so the session ends after the catch rather than in a finally: an
+            // await inside a finally keeps two more fields in this frame.
             var closeIfOpen = WebSocketCloseStatus.NormalClosure;
             try
             {
-                await new ValueTask(endpoint.Handler(connection, connection.ConnectionClosed)).ConfigureAwait(false);
+                await new ValueTask(handler(connection, connection.ConnectionClosed)).ConfigureAwait(false);
             }
             catch (Exception ex)
             {
-                closeIfOpen = WebSocketSession.HandlerFailed(connection, endpoint, _logger, ex);
+                closeIfOpen = WebSocketSession.HandlerFailed(connection, _logger, ex);
             }
-            finally
-            {
-                await WebSocketSession.EndAsync(connection, _heartbeat, closeIfOpen).ConfigureAwait(false);
-            }
+
+            await WebSocketSession.EndAsync(connection, _heartbeat, closeIfOpen).ConfigureAwait(false);
         }
         finally
         {
@@ -218,24 +221,12 @@ internal sealed class WebSocketUpgradeMiddleware
     }
 
     /// <summary>Writes the 101 (flushed by the caller) and creates the engine for the accepted head.</summary>
-    private WebSocketConnection Accept(ConnectionContext context, in HandshakeResult result, out WebSocketEndpoint endpoint)
+    private WebSocketConnection Accept(ConnectionContext context, in HandshakeResult result)
     {
-        endpoint = result.Endpoint!;
+        var endpoint = result.Endpoint!;
         HandshakeResponseWriter.WriteAccept(context.Transport.Output, result.Accept, result.SubProtocol, result.Deflate?.ToResponse());
 
-        var tls = context.Features.Get<ITlsHandshakeFeature>();
-        var alpn = context.Features.Get<ITlsApplicationProtocolFeature>()?.ApplicationProtocol ?? default;
-        var request = new WebSocketRequest(
-            context.ConnectionId,
-            endpoint.Path,
-            result.QueryString,
-            result.SubProtocol,
-            result.CapturedHeaders,
-            context.RemoteEndPoint,
-            context.LocalEndPoint,
-            isSecure: tls is not null,
-            applicationProtocol: alpn.IsEmpty ? null : System.Text.Encoding.ASCII.GetString(alpn.Span),
-            WebSocketRoute.Connection);
+        var request = new WebSocketRequest(context, endpoint.Path, result.QueryString, result.SubProtocol, result.CapturedHeaders);
 
         _metrics.Handshake("accepted", "connection");
         Log.UpgradeAccepted(_logger, context.ConnectionId, endpoint.Path, "connection", result.SubProtocol);

@@ -36,6 +36,15 @@ public class EveryRouteTests
                 await connection.SendTextAsync(connection.Request.Route.ToString(), ct);
                 await TestKestrel.EchoAsync(connection, ct);
             });
+            o.Map("/details", async (connection, ct) =>
+            {
+                // At connection level these are read from Kestrel's connection when asked, not copied at the upgrade.
+                var r = connection.Request;
+                var text = $"{r.IsSecure}|{(r.RemoteEndPoint as IPEndPoint)?.Address}|{(r.LocalEndPoint as IPEndPoint)?.Port}|" +
+                    $"{r.ApplicationProtocol ?? "none"}|{r.ConnectionId.Length > 0}|{r.Path}|{r.QueryString}|{r.SubProtocol ?? "none"}|{r.Headers.Count}";
+                await connection.SendTextAsync(text, ct);
+                await TestKestrel.EchoAsync(connection, ct);
+            });
         });
 
     [OneTimeTearDown]
@@ -50,6 +59,18 @@ public class EveryRouteTests
         var (_, payload) = await ClientWebSocketEchoTests.ReceiveMessageAsync(socket);
         Assert.That(Encoding.UTF8.GetString(payload), Is.EqualTo(route.ToString()));
         await _server.Logs.WaitForAsync("UpgradeAccepted", where: e => e.Message.Contains("via " + RouteTag(route)));
+    }
+
+    [TestCaseSource(nameof(Routes))]
+    public async Task HandlerSeesTheConnectionsDetails(WebSocketRoute route)
+    {
+        using var socket = await ConnectAsync(route, "/details?a=1");
+        var (_, payload) = await ClientWebSocketEchoTests.ReceiveMessageAsync(socket);
+
+        // ALPN: the hand-made TLS client of the HTTP/1.1 route offers http/1.1, HTTP/2 needs h2; the runtime's
+        // ClientWebSocket over HTTP/1.1 offers none.
+        var alpn = route switch { WebSocketRoute.Http1Upgrade => "http/1.1", WebSocketRoute.Http2ExtendedConnect => "h2", _ => "none" };
+        Assert.That(Encoding.UTF8.GetString(payload), Is.EqualTo($"True|127.0.0.1|{_server.Port}|{alpn}|True|/details|a=1|none|0"));
     }
 
     [TestCaseSource(nameof(Routes))]
