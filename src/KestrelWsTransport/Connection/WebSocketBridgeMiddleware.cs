@@ -26,6 +26,7 @@ internal sealed class WebSocketBridgeMiddleware
     private readonly WebSocketTransportMetrics _metrics;
     private readonly WebSocketHeartbeat _heartbeat;
     private readonly ILogger _logger;
+    private readonly ConnectionServices _services;
     private readonly CancellationToken _stopping;
 
     public WebSocketBridgeMiddleware(RequestDelegate next, WebSocketTransportOptions options, WebSocketTransportMetrics metrics, ILogger logger, IHostApplicationLifetime? lifetime)
@@ -35,6 +36,7 @@ internal sealed class WebSocketBridgeMiddleware
         _metrics = metrics;
         _heartbeat = WebSocketHeartbeat.Shared;
         _logger = logger;
+        _services = new ConnectionServices(options, metrics, logger);
         _stopping = lifetime?.ApplicationStopping ?? default;
     }
 
@@ -174,7 +176,7 @@ internal sealed class WebSocketBridgeMiddleware
             route);
 
         await using var pipe = new StreamDuplexPipe(stream);
-        var connection = new WebSocketConnection(pipe, request, _options, _metrics, _logger, context, WebSocketUpgradeMiddleware.Deflate(endpoint, _options, result));
+        var connection = new WebSocketConnection(pipe, request, _services, context, WebSocketUpgradeMiddleware.Deflate(endpoint, _options, result));
         await using var aborted = context.RequestAborted.Register(static s => ((WebSocketConnection)s!).SignalPeerGone(), connection).ConfigureAwait(false);
         await WebSocketSession.RunAsync(connection, endpoint, _metrics, _heartbeat, _logger, _stopping).ConfigureAwait(false);
     }

@@ -37,16 +37,16 @@ public sealed partial class WebSocketConnection
         }
 
         var closeSentAt = Volatile.Read(ref _closeSentAtTicks);
-        var closeTimeout = _options.CloseTimeout;
+        var closeTimeout = Options.CloseTimeout;
         if (_closeSent != 0 && !_closeReceived && !_failed && closeSentAt != 0
             && closeTimeout != Timeout.InfiniteTimeSpan && now - closeSentAt > (long)closeTimeout.TotalMilliseconds)
         {
-            Log.CloseTimeout(_logger, Request.ConnectionId);
+            Log.CloseTimeout(Logger, Request.ConnectionId);
             Abort();
             return;
         }
 
-        var interval = _options.KeepAliveInterval;
+        var interval = Options.KeepAliveInterval;
         if (interval == Timeout.InfiniteTimeSpan || _closeSent != 0)
         {
             return;
@@ -60,11 +60,11 @@ public sealed partial class WebSocketConnection
             {
                 Volatile.Write(ref _pingSentAtTicks, 0);
             }
-            else if (_receivePending && _options.KeepAliveTimeout != Timeout.InfiniteTimeSpan
-                && now - pingSentAt > (long)_options.KeepAliveTimeout.TotalMilliseconds)
+            else if (_receivePending && Options.KeepAliveTimeout != Timeout.InfiniteTimeSpan
+                && now - pingSentAt > (long)Options.KeepAliveTimeout.TotalMilliseconds)
             {
                 // Only judged while the application waits for input: otherwise an unread pong may be sitting in the buffer.
-                Log.KeepAliveTimeout(_logger, Request.ConnectionId);
+                Log.KeepAliveTimeout(Logger, Request.ConnectionId);
                 Abort();
             }
 
@@ -86,7 +86,7 @@ public sealed partial class WebSocketConnection
             return;
         }
 
-        Log.ShutdownClose(_logger, Request.ConnectionId);
+        Log.ShutdownClose(Logger, Request.ConnectionId);
         RecordCloseIfNone(WebSocketCloseStatus.EndpointUnavailable);
         RecordCloseDescriptionIfNone("Server shutting down");
         _ = TrySendCloseFrameAsync(WebSocketCloseStatus.EndpointUnavailable, "Server shutting down").AsTask();
@@ -100,7 +100,7 @@ public sealed partial class WebSocketConnection
         }
         catch (Exception ex)
         {
-            Log.TransportFailure(_logger, Request.ConnectionId, ex);
+            Log.TransportFailure(Logger, Request.ConnectionId, ex);
         }
         finally
         {

@@ -106,11 +106,11 @@ public sealed partial class WebSocketConnection
             uncommon.PartOpcode = opcode;
             uncommon.PartMessageBytes = 0;
             uncommon.FragmentCount = 0;
-            _utf8.Reset();
+            uncommon.Utf8.Reset();
         }
 
         uncommon.PartMessageBytes += payloadLength;
-        return ++uncommon.FragmentCount > _options.MaxFragmentsPerMessage ? (WebSocketCloseStatus.PolicyViolation, "Too many fragments in one message") : null;
+        return ++uncommon.FragmentCount > Options.MaxFragmentsPerMessage ? (WebSocketCloseStatus.PolicyViolation, "Too many fragments in one message") : null;
     }
 
     /// <summary>Hands out what has arrived of the current frame's payload; false when nothing has (or on failure).</summary>
@@ -156,7 +156,7 @@ public sealed partial class WebSocketConnection
         if (end)
         {
             _inPartedMessage = false;
-            _metrics.MessageReceived(uncommon.PartMessageBytes);
+            Metrics.MessageReceived(uncommon.PartMessageBytes);
         }
 
         message = new WebSocketMessage(ToMessageType(uncommon.PartOpcode), payload, end);

@@ -34,7 +34,6 @@ public sealed partial class WebSocketConnection
 
     // A fragmented message is being assembled (in UncommonState).
     private bool _inFragmentedMessage;
-    private Utf8Validator _utf8;
 
     // The Close message every receive returns once the connection is over (kept as its two parts, the description in
     // UncommonState: the whole message struct would be 40 bytes more on every connection).
@@ -84,11 +83,11 @@ public sealed partial class WebSocketConnection
             return TryTakeSmallFrame(out message);
         }
 
-        if (FrameReader.TryReadHeader(_buffer, inFragmentedMessage: false, _options.MaxFrameBytes, out var header, out _, out _, _deflate is not null) != FrameReadStatus.Header
+        if (FrameReader.TryReadHeader(_buffer, inFragmentedMessage: false, Options.MaxFrameBytes, out var header, out _, out _, _deflate is not null) != FrameReadStatus.Header
             || !header.Fin
             || header.ReservedBits != 0
             || header.Opcode.IsControl()
-            || header.PayloadLength > _options.MaxMessageBytes
+            || header.PayloadLength > Options.MaxMessageBytes
             || _buffer.Length < header.FrameLength)
         {
             return false;
@@ -105,7 +104,7 @@ public sealed partial class WebSocketConnection
 
         _receiveHoldsMore = !_buffer.IsEmpty;
         _receiveProgress++;
-        _metrics.MessageReceived(payload.Length);
+        Metrics.MessageReceived(payload.Length);
         message = new WebSocketMessage(ToMessageType(header.Opcode), payload);
         return true;
     }
@@ -212,7 +211,7 @@ public sealed partial class WebSocketConnection
                                 break;
                             }
 
-                            _metrics.MessageReceived(payload.Length);
+                            Metrics.MessageReceived(payload.Length);
                             return new WebSocketMessage(ToMessageType(header.Opcode), payload);
 
                         default:
@@ -240,11 +239,11 @@ public sealed partial class WebSocketConnection
                                 if (checkedPrefix == 0)
                                 {
                                     // (Otherwise the validator already holds this frame's first bytes.)
-                                    _utf8.Reset();
+                                    uncommon.Utf8.Reset();
                                 }
                             }
 
-                            if (++uncommon.FragmentCount > _options.MaxFragmentsPerMessage)
+                            if (++uncommon.FragmentCount > Options.MaxFragmentsPerMessage)
                             {
                                 failure = (WebSocketCloseStatus.PolicyViolation, "Too many fragments in one message");
                                 break;
@@ -274,7 +273,7 @@ public sealed partial class WebSocketConnection
                                 break;
                             }
 
-                            _metrics.MessageReceived(uncommon.AssemblyLength);
+                            Metrics.MessageReceived(uncommon.AssemblyLength);
                             return new WebSocketMessage(ToMessageType(uncommon.FragmentedOpcode), new ReadOnlySequence<byte>(uncommon.Assembly!, 0, uncommon.AssemblyLength));
                     }
 
@@ -306,7 +305,7 @@ public sealed partial class WebSocketConnection
         {
             // The transport failed under us (reset, aborted, an HTTP/2 stream reset): the peer is gone, whatever the
             // caller's token says. That is a 1006 Close, not an exception for the handler.
-            Log.TransportFailure(_logger, Request.ConnectionId, ex);
+            Log.TransportFailure(Logger, Request.ConnectionId, ex);
             return EndWithoutHandshake();
         }
         finally
@@ -332,7 +331,7 @@ public sealed partial class WebSocketConnection
             return false;
         }
 
-        var status = FrameReader.TryReadHeader(_buffer, _inFragmentedMessage || _inPartedMessage, _options.MaxFrameBytes, out header, out var closeStatus, out var reason, _deflate is not null);
+        var status = FrameReader.TryReadHeader(_buffer, _inFragmentedMessage || _inPartedMessage, Options.MaxFrameBytes, out header, out var closeStatus, out var reason, _deflate is not null);
         if (status == FrameReadStatus.NeedMoreData)
         {
             return false;
@@ -347,7 +346,7 @@ public sealed partial class WebSocketConnection
         if (!header.Opcode.IsControl())
         {
             var messageLength = (_inFragmentedMessage ? _uncommon!.AssemblyLength : 0) + (_inPartedMessage ? _uncommon!.PartMessageBytes : 0) + header.PayloadLength;
-            if (messageLength > _options.MaxMessageBytes)
+            if (messageLength > Options.MaxMessageBytes)
             {
                 failure = (WebSocketCloseStatus.MessageTooBig, "Message too big");
                 return false;
@@ -395,7 +394,7 @@ public sealed partial class WebSocketConnection
 
         if (alreadyChecked == 0 && header.Opcode == Opcode.Text)
         {
-            _utf8.Reset();
+            uncommon.Utf8.Reset();
         }
 
         var fresh = alreadyChecked == 0 ? _buffer.Slice(header.HeaderLength) : _buffer.Slice(uncommon.PartialEnd);
@@ -406,7 +405,7 @@ public sealed partial class WebSocketConnection
         {
             var span = MemoryMarshal.AsMemory(segment).Span;
             maskIndex = Mask.Apply(span, header.MaskKey, maskIndex);
-            if (!_utf8.Append(span))
+            if (!uncommon.Utf8.Append(span))
             {
                 return false;
             }
@@ -458,7 +457,7 @@ public sealed partial class WebSocketConnection
         message = default;
         failure = null;
         var uncommon = Uncommon;
-        var result = _deflate!.Decompress(compressed, _options.MaxMessageBytes, ref uncommon.Inflated, out var length);
+        var result = _deflate!.Decompress(compressed, Options.MaxMessageBytes, ref uncommon.Inflated, out var length);
         if (result == Compression.InflateResult.TooBig)
         {
             failure = (WebSocketCloseStatus.MessageTooBig, "Message too big once decompressed");
@@ -477,7 +476,7 @@ public sealed partial class WebSocketConnection
             return false;
         }
 
-        _metrics.MessageReceived(length);
+        Metrics.MessageReceived(length);
         message = new WebSocketMessage(ToMessageType(opcode), new ReadOnlySequence<byte>(uncommon.Inflated!, 0, length));
         return true;
     }
@@ -534,7 +533,7 @@ public sealed partial class WebSocketConnection
     /// <summary>Fails the connection (RFC 6455 section 7.1.7): sends the close code and stops reading.</summary>
     private async ValueTask FailAsync(WebSocketCloseStatus status, string reason)
     {
-        Log.ProtocolError(_logger, Request.ConnectionId, status, reason);
+        Log.ProtocolError(Logger, Request.ConnectionId, status, reason);
         _failed = true;
         _inFragmentedMessage = false;
         EndParts();
@@ -606,17 +605,19 @@ public sealed partial class WebSocketConnection
         return validator.IsComplete;
     }
 
+    /// <summary>Feeds the validator of a message that is checked piece by piece (fragments, parts, a frame still arriving).</summary>
     private bool AppendUtf8(in ReadOnlySequence<byte> payload, bool fin)
     {
+        ref var utf8 = ref Uncommon.Utf8;
         foreach (var segment in payload)
         {
-            if (!_utf8.Append(segment.Span))
+            if (!utf8.Append(segment.Span))
             {
                 return false;
             }
         }
 
-        return !fin || _utf8.IsComplete;
+        return !fin || utf8.IsComplete;
     }
 
     private void Append(in ReadOnlySequence<byte> payload)

@@ -90,7 +90,7 @@ public sealed partial class WebSocketConnection
                 _sendLock.Exit();
             }
 
-            _metrics.DataSent(message.PayloadLength, endOfMessage: true);
+            Metrics.DataSent(message.PayloadLength, endOfMessage: true);
         }
         finally
         {
@@ -138,7 +138,7 @@ public sealed partial class WebSocketConnection
         }
 
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        timeout.CancelAfter(_options.CloseTimeout);
+        timeout.CancelAfter(Options.CloseTimeout);
         try
         {
             while (true)
@@ -152,7 +152,7 @@ public sealed partial class WebSocketConnection
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
-            Log.CloseTimeout(_logger, Request.ConnectionId);
+            Log.CloseTimeout(Logger, Request.ConnectionId);
             Abort();
         }
     }
@@ -225,7 +225,7 @@ public sealed partial class WebSocketConnection
 
         _ = flush.Result;
         _sendLock.Exit();
-        _metrics.DataSent(length, endOfMessage);
+        Metrics.DataSent(length, endOfMessage);
         return default;
     }
 
@@ -243,7 +243,7 @@ public sealed partial class WebSocketConnection
                 _sendLock.Exit();
             }
 
-            _metrics.DataSent(length, endOfMessage);
+            Metrics.DataSent(length, endOfMessage);
         }
         finally
         {
@@ -268,7 +268,7 @@ public sealed partial class WebSocketConnection
                 _sendLock.Exit();
             }
 
-            _metrics.DataSent(length, endOfMessage);
+            Metrics.DataSent(length, endOfMessage);
         }
         finally
         {
@@ -418,9 +418,9 @@ public sealed partial class WebSocketConnection
         {
             // The close is already marked as sent, so it must be written: wait for the lock whatever the caller's token
             // says, but no longer than the close timeout (a send stuck behind a peer that reads nothing).
-            if (!await _sendLock.EnterAsync(timeout: _options.CloseTimeout).ConfigureAwait(false))
+            if (!await _sendLock.EnterAsync(timeout: Options.CloseTimeout).ConfigureAwait(false))
             {
-                Log.CloseTimeout(_logger, Request.ConnectionId);
+                Log.CloseTimeout(Logger, Request.ConnectionId);
                 Abort();
                 return;
             }
@@ -445,7 +445,7 @@ public sealed partial class WebSocketConnection
         }
         catch (Exception ex) when (ex is IOException or InvalidOperationException or Microsoft.AspNetCore.Connections.ConnectionAbortedException)
         {
-            Log.TransportFailure(_logger, Request.ConnectionId, ex);
+            Log.TransportFailure(Logger, Request.ConnectionId, ex);
         }
     }
 
@@ -527,7 +527,7 @@ public sealed partial class WebSocketConnection
         }
         catch (Exception ex) when (ex is IOException or Microsoft.AspNetCore.Connections.ConnectionAbortedException)
         {
-            Log.TransportFailure(_logger, Request.ConnectionId, ex);
+            Log.TransportFailure(Logger, Request.ConnectionId, ex);
         }
     }
 
@@ -543,17 +543,17 @@ public sealed partial class WebSocketConnection
     private void ReserveOutgoing(long length)
     {
         var queued = Interlocked.Add(ref _queuedSendBytes, length);
-        if (queued > _options.MaxOutgoingBufferBytes && queued != length)
+        if (queued > Options.MaxOutgoingBufferBytes && queued != length)
         {
             Interlocked.Add(ref _queuedSendBytes, -length);
             DropSlowPeer();
-            throw new InvalidOperationException($"The outgoing buffer limit of {_options.MaxOutgoingBufferBytes} bytes was exceeded; the connection was closed.");
+            throw new InvalidOperationException($"The outgoing buffer limit of {Options.MaxOutgoingBufferBytes} bytes was exceeded; the connection was closed.");
         }
     }
 
     private void DropSlowPeer()
     {
-        Log.BackpressureLimit(_logger, Request.ConnectionId, _options.MaxOutgoingBufferBytes);
+        Log.BackpressureLimit(Logger, Request.ConnectionId, Options.MaxOutgoingBufferBytes);
         RecordCloseIfNone(WebSocketCloseStatus.PolicyViolation);
         RecordCloseDescriptionIfNone("Outgoing buffer limit exceeded");
         // The peer is not reading; a close frame would queue behind the backlog, so end the connection now.

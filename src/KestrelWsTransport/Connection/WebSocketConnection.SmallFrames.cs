@@ -63,7 +63,7 @@ public sealed partial class WebSocketConnection
             return false;
         }
 
-        if (payloadLength > available - headerLength || payloadLength > _options.MaxFrameBytes || payloadLength > _options.MaxMessageBytes)
+        if (payloadLength > available - headerLength || payloadLength > Options.MaxFrameBytes || payloadLength > Options.MaxMessageBytes)
         {
             return false;
         }
@@ -85,7 +85,7 @@ public sealed partial class WebSocketConnection
 
         _receiveHoldsMore = _viewOffset < _viewEnd || _viewHasMoreSegments;
         _receiveProgress++;
-        _metrics.MessageReceived(payloadLength);
+        Metrics.MessageReceived(payloadLength);
         message = new WebSocketMessage(ToMessageType(opcode), new ReadOnlySequence<byte>(array, payloadStart, payloadLength));
         return true;
     }

@@ -43,6 +43,9 @@ public sealed partial class WebSocketConnection
         public long PartialPayloadChecked;
         public SequencePosition PartialEnd;
 
+        // The UTF-8 state of a text message checked piece by piece: its fragments, its parts, or a frame still arriving.
+        public Utf8Validator Utf8;
+
         // Receiving in parts: payload bytes of the current frame still to come (its header is consumed), and the
         // announced payload bytes of the message in parts so far, for MaxMessageBytes.
         public long PartRemaining;

@@ -28,9 +28,7 @@ public sealed partial class WebSocketConnection
 
     private readonly PipeReader _input;
     private readonly PipeWriter _output;
-    private readonly WebSocketTransportOptions _options;
-    private readonly WebSocketTransportMetrics _metrics;
-    private readonly ILogger _logger;
+    private readonly Connection.ConnectionServices _services;
     // What the transport belongs to: the connection route's ConnectionContext or the HTTP route's HttpContext (null in
     // tests). One field for both jobs, aborting it and polling its "closed" signal: a bound Abort delegate plus a copy of
     // the token were 72 bytes more per idle connection.
@@ -53,17 +51,31 @@ public sealed partial class WebSocketConnection
         ILogger logger,
         object? transportOwner,
         Compression.PerMessageDeflate? deflate = null)
+        : this(transport, request, new Connection.ConnectionServices(options, metrics, logger), transportOwner, deflate)
+    {
+    }
+
+    internal WebSocketConnection(
+        IDuplexPipe transport,
+        WebSocketRequest request,
+        Connection.ConnectionServices services,
+        object? transportOwner,
+        Compression.PerMessageDeflate? deflate = null)
     {
         _deflate = deflate;
         _transportOwner = transportOwner;
         _input = transport.Input;
         _output = transport.Output;
         Request = request;
-        _options = options;
-        _metrics = metrics;
-        _logger = logger;
+        _services = services;
         _lastReceiveTicks = _openedAt;
     }
+
+    private WebSocketTransportOptions Options => _services.Options;
+
+    private WebSocketTransportMetrics Metrics => _services.Metrics;
+
+    private ILogger Logger => _services.Logger;
 
     /// <summary>The upgrade request this WebSocket came with.</summary>
     public WebSocketRequest Request { get; }
@@ -181,7 +193,7 @@ public sealed partial class WebSocketConnection
         }
         catch (AggregateException ex)
         {
-            Log.TransportFailure(_logger, Request.ConnectionId, ex);
+            Log.TransportFailure(Logger, Request.ConnectionId, ex);
         }
     }
 
@@ -203,7 +215,7 @@ public sealed partial class WebSocketConnection
         }
         catch (Exception ex) when (ex is IOException or OperationCanceledException or InvalidOperationException or WebSocketException)
         {
-            Log.TransportFailure(_logger, Request.ConnectionId, ex);
+            Log.TransportFailure(Logger, Request.ConnectionId, ex);
         }
         finally
         {
@@ -216,8 +228,8 @@ public sealed partial class WebSocketConnection
             _deflate?.Dispose();
             var status = CloseStatus ?? AbnormalClosure;
             var duration = TimeSpan.FromMilliseconds(Environment.TickCount64 - _openedAt);
-            _metrics.ConnectionClosed((int)status, duration);
-            Log.ConnectionClosed(_logger, Request.ConnectionId, status, CloseStatusDescription, (long)duration.TotalMilliseconds);
+            Metrics.ConnectionClosed((int)status, duration);
+            Log.ConnectionClosed(Logger, Request.ConnectionId, status, CloseStatusDescription, (long)duration.TotalMilliseconds);
             // Whoever still holds the token (a broadcast list, a timer) learns the connection is over.
             SignalPeerGone();
         }

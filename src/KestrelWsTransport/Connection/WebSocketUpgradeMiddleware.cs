@@ -23,6 +23,7 @@ internal sealed class WebSocketUpgradeMiddleware
     private readonly WebSocketTransportMetrics _metrics;
     private readonly WebSocketHeartbeat _heartbeat;
     private readonly ILogger _logger;
+    private readonly ConnectionServices _services;
 
     private readonly CancellationToken _stopping;
 
@@ -34,6 +35,7 @@ internal sealed class WebSocketUpgradeMiddleware
         _metrics = metrics;
         _heartbeat = heartbeat;
         _logger = logger;
+        _services = new ConnectionServices(options, metrics, logger);
     }
 
     // Every await in this method is on a plain ValueTask, so its frame (alive for the connection's life, memory per idle
@@ -232,7 +234,7 @@ internal sealed class WebSocketUpgradeMiddleware
         Log.UpgradeAccepted(_logger, context.ConnectionId, endpoint.Path, "connection", result.SubProtocol);
         // Kestrel's ConnectionClosed is not registered on (an object per idle connection): a pending receive sees the
         // input end at once, and the heartbeat looks at the token every second for a handler that is not receiving.
-        return new WebSocketConnection(context.Transport, request, _options, _metrics, _logger, context, Deflate(endpoint, _options, result));
+        return new WebSocketConnection(context.Transport, request, _services, context, Deflate(endpoint, _options, result));
     }
 
     /// <summary>What the sniffer learned from the head; lives only until the connection is accepted or handed on.</summary>
