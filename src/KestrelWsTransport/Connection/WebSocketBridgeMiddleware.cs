@@ -172,7 +172,7 @@ internal sealed class WebSocketBridgeMiddleware
             context.Connection.RemoteIpAddress is { } remote ? new System.Net.IPEndPoint(remote, context.Connection.RemotePort) : null,
             context.Connection.LocalIpAddress is { } local ? new System.Net.IPEndPoint(local, context.Connection.LocalPort) : null,
             context.Request.IsHttps,
-            tls.IsEmpty ? null : Encoding.ASCII.GetString(tls.Span),
+            WebSocketRequest.ProtocolName(tls),
             route);
 
         await using var pipe = new StreamDuplexPipe(stream);

@@ -1,6 +1,5 @@
 using System.Buffers;
 using System.Net.WebSockets;
-using System.Runtime.InteropServices;
 using KestrelWsTransport.Framing;
 
 namespace KestrelWsTransport;
@@ -126,13 +125,7 @@ public sealed partial class WebSocketConnection
         }
 
         var part = _buffer.Slice(0, length);
-        var maskIndex = (int)uncommon.PartMaskIndex;
-        foreach (var segment in part)
-        {
-            maskIndex = Mask.Apply(MemoryMarshal.AsMemory(segment).Span, uncommon.PartMaskKey, maskIndex);
-        }
-
-        uncommon.PartMaskIndex = (byte)maskIndex;
+        uncommon.PartMaskIndex = (byte)Mask.ApplyInPlace(part, uncommon.PartMaskKey, uncommon.PartMaskIndex);
         _buffer = _buffer.Slice(part.End);
         uncommon.PartRemaining -= length;
         return TakePart(part, 0, end: uncommon.PartRemaining == 0 && uncommon.PartFrameFin, out message, out failure);

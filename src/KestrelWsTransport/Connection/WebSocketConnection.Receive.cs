@@ -429,19 +429,7 @@ public sealed partial class WebSocketConnection
             uncommon.PartialPayloadChecked = 0;
         }
 
-        var rest = checkedPrefix == 0 ? payload : payload.Slice(checkedPrefix);
-        if (rest.IsSingleSegment)
-        {
-            Mask.Apply(MemoryMarshal.AsMemory(rest.First).Span, header.MaskKey, (int)(checkedPrefix & 3));
-        }
-        else
-        {
-            var maskIndex = (int)(checkedPrefix & 3);
-            foreach (var segment in rest)
-            {
-                maskIndex = Mask.Apply(MemoryMarshal.AsMemory(segment).Span, header.MaskKey, maskIndex);
-            }
-        }
+        Mask.ApplyInPlace(checkedPrefix == 0 ? payload : payload.Slice(checkedPrefix), header.MaskKey, (int)(checkedPrefix & 3));
 
         _buffer = _buffer.Slice(payload.End);
         return payload;

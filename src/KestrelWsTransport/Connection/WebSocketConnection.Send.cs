@@ -78,7 +78,7 @@ public sealed partial class WebSocketConnection
                 {
                     _output.Write(frame.Span);
                 }
-                catch (Exception ex) when (IsTransportGone && ex is not IOException)
+                catch (Exception ex) when (WriteCutByAbort(ex))
                 {
                     throw AbortedDuringWrite(ex);
                 }
@@ -284,6 +284,9 @@ public sealed partial class WebSocketConnection
     /// </summary>
     private static IOException AbortedDuringWrite(Exception ex) => new("The connection was aborted while a frame was being written.", ex);
 
+    /// <summary>The filter for <see cref="AbortedDuringWrite"/>: a failure of a write once the transport is gone.</summary>
+    private bool WriteCutByAbort(Exception ex) => IsTransportGone && ex is not IOException;
+
     /// <summary>Under the send lock: writes one data frame (compressed if this message is), without flushing.</summary>
     private void WriteDataLocked(in ReadOnlySequence<byte> payload, Opcode opcode, bool endOfMessage, bool compressible)
     {
@@ -323,7 +326,7 @@ public sealed partial class WebSocketConnection
                 FrameWriter.WriteFrame(_output, wireOpcode, endOfMessage, payload);
             }
         }
-        catch (Exception ex) when (IsTransportGone && ex is not IOException)
+        catch (Exception ex) when (WriteCutByAbort(ex))
         {
             throw AbortedDuringWrite(ex);
         }
@@ -374,7 +377,7 @@ public sealed partial class WebSocketConnection
             {
                 FrameWriter.WriteFrame(_output, opcode, true, payload);
             }
-            catch (Exception ex) when (IsTransportGone && ex is not IOException)
+            catch (Exception ex) when (WriteCutByAbort(ex))
             {
                 throw AbortedDuringWrite(ex);
             }
@@ -431,7 +434,7 @@ public sealed partial class WebSocketConnection
                 {
                     FrameWriter.WriteFrame(_output, Opcode.Close, true, frame);
                 }
-                catch (Exception ex) when (IsTransportGone && ex is not IOException)
+                catch (Exception ex) when (WriteCutByAbort(ex))
                 {
                     throw AbortedDuringWrite(ex);
                 }

@@ -18,8 +18,6 @@ internal sealed class WebSocketHeartbeat
 
     public WebSocketHeartbeat(TimeSpan period) => _period = period;
 
-    public int Count => _connections.Count;
-
     // One registration per host-wide stopping token, not one per connection: at 100k connections a registration each is
     // megabytes. When a token fires, the connections that came with it are told.
     private readonly ConcurrentDictionary<CancellationToken, CancellationTokenRegistration> _stoppingTokens = new();

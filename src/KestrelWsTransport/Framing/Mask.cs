@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Buffers.Binary;
 using System.Numerics;
 using System.Runtime.CompilerServices;
@@ -37,6 +38,26 @@ internal static class Mask
         ref var start = ref MemoryMarshal.GetReference(data);
         Xor(ref start, ref start, (nuint)data.Length, RotateToIndex(mask, maskIndex));
         return (maskIndex + data.Length) & 3;
+    }
+
+    /// <summary>
+    /// XORs a payload held in pipe memory in place, segment by segment, the key continuing across segments. The
+    /// sequence's memory must be writable (a pipe's buffers are; it is read-only only by type).
+    /// </summary>
+    /// <returns>The key position for the byte after <paramref name="data"/>.</returns>
+    public static int ApplyInPlace(in ReadOnlySequence<byte> data, int mask, int maskIndex)
+    {
+        if (data.IsSingleSegment)
+        {
+            return Apply(MemoryMarshal.AsMemory(data.First).Span, mask, maskIndex);
+        }
+
+        foreach (var segment in data)
+        {
+            maskIndex = Apply(MemoryMarshal.AsMemory(segment).Span, mask, maskIndex);
+        }
+
+        return maskIndex;
     }
 
     /// <summary>Writes <c>source ^ key</c> into <paramref name="destination"/>.</summary>

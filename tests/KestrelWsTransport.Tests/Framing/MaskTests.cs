@@ -127,6 +127,36 @@ public class MaskTests
     }
 
     [Test]
+    public void ApplyInPlace_OverASequence_MatchesReference_AcrossSegmentsAndStartIndices()
+    {
+        var random = new Random(99);
+        var keyBytes = new byte[] { 0x37, 0xFA, 0x21, 0x3D };
+        var original = new byte[1000];
+        random.NextBytes(original);
+        var sequences = new (string Name, Func<byte[], System.Buffers.ReadOnlySequence<byte>> Make)[]
+        {
+            ("one segment", d => Infrastructure.SequenceFactory.Single(d)),
+            ("split at 1, 7, 500", d => Infrastructure.SequenceFactory.SplitAt(d, 1, 7, 500)),
+            ("one-byte segments", d => Infrastructure.SequenceFactory.OneByteSegments(d)),
+        };
+
+        foreach (var (name, make) in sequences)
+        {
+            for (var maskIndex = 0; maskIndex < 4; maskIndex++)
+            {
+                var expected = (byte[])original.Clone();
+                Reference(expected, keyBytes, maskIndex);
+
+                var sequence = make(original);
+                var next = Mask.ApplyInPlace(sequence, ReadKey(keyBytes), maskIndex);
+
+                Assert.That(System.Buffers.BuffersExtensions.ToArray(sequence), Is.EqualTo(expected), $"{name}, index {maskIndex}");
+                Assert.That(next, Is.EqualTo((maskIndex + original.Length) & 3), $"{name}, index {maskIndex}");
+            }
+        }
+    }
+
+    [Test]
     public void AppliedTwice_IsIdentity()
     {
         var random = new Random(1234);
