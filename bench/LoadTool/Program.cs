@@ -337,6 +337,11 @@ public static class Program
         private readonly Option<bool> _allowRemote = new("--allow-remote") { Description = "Allow a target that is not on loopback." };
         private readonly Option<bool> _verifyCertificate = new("--verify-certificate") { Description = "Check the server's TLS certificate (default: accept any, for self-signed test servers)." };
         private readonly Option<int?> _receiveBuffer = new("--receive-buffer") { Description = "Receive buffer bytes per connection." };
+        private readonly Option<bool> _serverAllocations = new("--server-allocations")
+        {
+            Description = "With --server-pid (a .NET server): sample what the server allocates while measured, by type, over EventPipe " +
+                "(GC AllocationTick events); reported per message or handshake. The session costs the server a little: leave it off for speed figures.",
+        };
 
         public SharedOptions(string url, double duration, double warmup)
         {
@@ -348,7 +353,7 @@ public static class Program
         public void AddTo(Command command)
         {
             command.Arguments.Add(_url);
-            foreach (var option in new Option[] { _client, _duration, _warmup, _serverPid, _json, _label, _allowRemote, _verifyCertificate, _receiveBuffer })
+            foreach (var option in new Option[] { _client, _duration, _warmup, _serverPid, _json, _label, _allowRemote, _verifyCertificate, _receiveBuffer, _serverAllocations })
             {
                 command.Options.Add(option);
             }
@@ -363,6 +368,11 @@ public static class Program
                 throw new UsageException("--duration and --warmup are seconds between 0 and 3600.");
             }
 
+            if (parse.GetValue(_serverAllocations) && parse.GetValue(_serverPid) is null)
+            {
+                throw new UsageException("--server-allocations needs --server-pid (the server's process id).");
+            }
+
             return new CommonSettings(
                 parse.GetValue(_url)!,
                 parse.GetValue(_client),
@@ -373,7 +383,8 @@ public static class Program
                 parse.GetValue(_label)!,
                 parse.GetValue(_allowRemote),
                 !parse.GetValue(_verifyCertificate),
-                parse.GetValue(_receiveBuffer));
+                parse.GetValue(_receiveBuffer),
+                parse.GetValue(_serverAllocations));
         }
     }
 }

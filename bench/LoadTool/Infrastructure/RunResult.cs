@@ -44,6 +44,9 @@ internal sealed class RunResult
     /// <summary>Messages (or handshakes, or MB for bulk) per second of server CPU time.</summary>
     public double? PerServerCpuSecond { get; set; }
 
+    /// <summary>What the server allocated while measured (--server-allocations).</summary>
+    public ServerAllocationResult? ServerAllocations { get; set; }
+
     public IdleResult? Idle { get; set; }
 
     /// <summary>Content mode (--payload json, --deflate): bytes each way, compression ratios, checked echoes.</summary>
@@ -113,6 +116,28 @@ internal sealed class RunResult
         Row("load tool CPU", $"{LoadToolCpuSeconds:F1} s = {LoadToolCpuPercent:F0}% of one core");
         Row("server CPU", ServerCpuSeconds is { } s ? $"{s:F1} s = {ServerCpuPercent:F0}% of one core" : null);
         Row($"per server CPU-second", PerServerCpuSecond?.ToString("N0"));
+        if (ServerAllocations is { } allocations)
+        {
+            var unit = Scenario switch { "handshake" => "handshake", "bulk" => "MB echoed", "broadcast" => "delivered message", _ => "message" };
+            Row(
+                $"server allocated per {unit}",
+                allocations.BytesPerOperation is { } perOp
+                    ? $"{perOp:N1} B ({allocations.Bytes:N0} B in {allocations.Seconds:F1} s, {allocations.Ticks:N0} samples)"
+                    : $"{allocations.Bytes:N0} B in {allocations.Seconds:F1} s");
+            void TypeRow(string type, double percent, double? perOp) =>
+                Row($"  {type}", $"{percent:F1}%" + (perOp is { } b ? $" = {b:N1} B per {unit}" : ""));
+            foreach (var type in allocations.Types.Take(ServerAllocationResult.TypesPrinted))
+            {
+                TypeRow(ShortTypeName(type.Type), type.Percent, type.BytesPerOperation);
+            }
+
+            var rest = allocations.Types.Skip(ServerAllocationResult.TypesPrinted).ToList();
+            if (rest.Count > 0)
+            {
+                TypeRow($"({rest.Count} more types)", rest.Sum(t => t.Percent), rest.Sum(t => t.BytesPerOperation ?? 0) is var sum && sum > 0 ? sum : null);
+            }
+        }
+
         if (Idle is { } idle)
         {
             Row("connections opened / failed", $"{idle.Opened:N0} / {idle.FailedToOpen:N0}");
@@ -141,6 +166,10 @@ internal sealed class RunResult
 
         AnsiConsole.Write(table);
     }
+
+    // Namespaces dropped (inside generic arguments too), so that a state machine box fits a table row.
+    private static string ShortTypeName(string type) =>
+        System.Text.RegularExpressions.Regex.Replace(type, @"(?:[A-Za-z_][A-Za-z0-9_]*\.)+(?=[A-Za-z_<])", "");
 
     private static string Percent(double? ratio) => ratio is { } r ? $"{100 * r:F1}% (ratio {1 / r:F2}:1)" : "-";
 
@@ -181,6 +210,48 @@ internal sealed class LatencySummary
         P999Us = histogram.GetValueAtPercentile(99.9),
         MaxUs = histogram.GetMaxValue(),
     };
+}
+
+/// <summary>The server's allocations over the measured interval, in total and by type (largest first).</summary>
+internal sealed class ServerAllocationResult
+{
+    /// <summary>How many types the JSON lists (the rest are summed as "other").</summary>
+    public const int TypesListed = 200;
+
+    /// <summary>How many types the table shows.</summary>
+    public const int TypesPrinted = 25;
+
+    public long Bytes { get; set; }
+    public int Ticks { get; set; }
+    public double Seconds { get; set; }
+    public double? BytesPerOperation { get; set; }
+    public List<TypeShare> Types { get; set; } = [];
+
+    public static ServerAllocationResult From(AllocationSample sample, double? operations)
+    {
+        double? PerOp(long bytes) => operations is > 0 ? Math.Round(bytes / operations.Value, 1) : null;
+        var result = new ServerAllocationResult
+        {
+            Bytes = sample.Bytes,
+            Ticks = sample.Ticks,
+            Seconds = Math.Round(sample.Seconds, 2),
+            BytesPerOperation = PerOp(sample.Bytes),
+        };
+        foreach (var type in sample.ByType.Take(TypesListed))
+        {
+            result.Types.Add(new TypeShare(type.Type, Math.Round(100.0 * type.Bytes / Math.Max(1, sample.Bytes), 1), PerOp(type.Bytes)));
+        }
+
+        var other = sample.ByType.Skip(TypesListed).Sum(t => t.Bytes);
+        if (other > 0)
+        {
+            result.Types.Add(new TypeShare("(other types)", Math.Round(100.0 * other / Math.Max(1, sample.Bytes), 1), PerOp(other)));
+        }
+
+        return result;
+    }
+
+    public sealed record TypeShare(string Type, double Percent, double? BytesPerOperation);
 }
 
 internal sealed class IdleResult

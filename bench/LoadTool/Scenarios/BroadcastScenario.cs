@@ -69,7 +69,8 @@ internal static class BroadcastScenario
             common.DurationSeconds,
             common.ServerPid,
             () => $"{observers.Sum(o => o.Total):N0} delivered, {errors.Count} errors",
-            hard.Token).ConfigureAwait(false);
+            hard.Token,
+            common.ServerAllocations).ConfigureAwait(false);
 
         publisherObserver.Credit.Set();
         await publishing.ConfigureAwait(false);
@@ -96,7 +97,7 @@ internal static class BroadcastScenario
         result.Errors = errors.Count;
         result.FirstError = errors.First;
         result.Latency = LatencySummary.From(Latency.Merge(observers.Where(o => o.Histogram is not null).Select(o => o.Histogram!)));
-        common.AddCpu(result, measured, delivered);
+        common.AddCpu(result, measured, delivered, clock.Allocations);
         return result;
     }
 

@@ -15,7 +15,8 @@ internal sealed record CommonSettings(
     string Label,
     bool AllowRemote,
     bool SkipCertificateCheck,
-    int? ReceiveBufferSize)
+    int? ReceiveBufferSize,
+    bool ServerAllocations = false)
 {
     public ConnectionFactory Factory(Target target) => new(target, Client);
 
@@ -31,9 +32,14 @@ internal sealed record CommonSettings(
         SocketCompletions = Environment.GetEnvironmentVariable(Program.InlineCompletions) == "1" ? "inline" : "thread pool",
     };
 
-    /// <summary>Fills the CPU figures of a measured interval.</summary>
-    public void AddCpu(RunResult result, (double Elapsed, double OwnCpu, double? ServerCpu) measured, double? work)
+    /// <summary>Fills the CPU figures of a measured interval (and the server's allocations, when they were sampled).</summary>
+    public void AddCpu(RunResult result, (double Elapsed, double OwnCpu, double? ServerCpu) measured, double? work, AllocationSample? allocations = null)
     {
+        if (allocations is not null)
+        {
+            result.ServerAllocations = ServerAllocationResult.From(allocations, work);
+        }
+
         result.ElapsedSeconds = Math.Round(measured.Elapsed, 3);
         result.LoadToolCpuSeconds = Math.Round(measured.OwnCpu, 2);
         result.LoadToolCpuPercent = Math.Round(100 * measured.OwnCpu / measured.Elapsed, 1);
@@ -58,6 +64,9 @@ internal sealed class RunClock
 
     private volatile int _phase;
 
+    /// <summary>The server's allocations over the measured interval, when asked for (--server-allocations).</summary>
+    public AllocationSample? Allocations { get; private set; }
+
     public bool IsMeasuring => _phase == Measuring;
 
     public bool IsStopping => _phase == Stopping;
@@ -73,7 +82,8 @@ internal sealed class RunClock
     /// CPU times. The phase is Stopping when it returns.
     /// </summary>
     public async Task<(double Elapsed, double OwnCpu, double? ServerCpu)> RunAsync(
-        double warmupSeconds, double durationSeconds, int? serverPid, Func<string> status, CancellationToken cancellationToken)
+        double warmupSeconds, double durationSeconds, int? serverPid, Func<string> status, CancellationToken cancellationToken,
+        bool sampleAllocations = false)
     {
         Phase = Warmup;
         if (warmupSeconds > 0)
@@ -81,11 +91,25 @@ internal sealed class RunClock
             await ShowAsync("warm-up", warmupSeconds, status, cancellationToken).ConfigureAwait(false);
         }
 
+        AllocationSampler? sampler = null;
+        if (sampleAllocations && serverPid is { } pid)
+        {
+            // Started under load, before the measured interval, so that the session is running when it begins.
+            sampler = await AllocationSampler.StartAsync(pid, cancellationToken).ConfigureAwait(false);
+            await Task.Delay(TimeSpan.FromSeconds(1), cancellationToken).ConfigureAwait(false);
+        }
+
         Phase = Measuring;
         var meter = CpuMeter.Start(serverPid);
+        sampler?.Begin();
         await ShowAsync("measuring", durationSeconds, status, cancellationToken).ConfigureAwait(false);
         var measured = meter.Stop();
         Phase = Stopping;
+        if (sampler is not null)
+        {
+            Allocations = await sampler.StopAsync().ConfigureAwait(false);
+        }
+
         return measured;
     }
 

@@ -55,7 +55,8 @@ internal static class EchoScenario
             common.DurationSeconds,
             common.ServerPid,
             () => $"{workers.Sum(w => w.TotalReceived):N0} echoes, {errors.Count} errors",
-            hard.Token).ConfigureAwait(false);
+            hard.Token,
+            common.ServerAllocations).ConfigureAwait(false);
 
         // Stop sending, let the messages in flight come back (bounded), then close.
         foreach (var worker in workers)
@@ -85,7 +86,7 @@ internal static class EchoScenario
         result.Errors = errors.Count;
         result.FirstError = errors.First;
         result.Latency = LatencySummary.From(Latency.Merge(workers.Select(w => w.Histogram)));
-        common.AddCpu(result, measured, scenario == "bulk" ? messages * (double)size / 1e6 : messages);
+        common.AddCpu(result, measured, scenario == "bulk" ? messages * (double)size / 1e6 : messages, clock.Allocations);
         if (pool is not null)
         {
             result.Content = content.Collect(pool, open, contents.OfType<PoolContent>());

@@ -36,7 +36,8 @@ internal static class HandshakeScenario
             common.DurationSeconds,
             common.ServerPid,
             () => $"{workers.Sum(w => w.Total):N0} handshakes, {errors.Count} errors",
-            hard.Token).ConfigureAwait(false);
+            hard.Token,
+            common.ServerAllocations).ConfigureAwait(false);
         stop.CancelAfter(TimeSpan.FromSeconds(5));
         await Task.WhenAll(tasks).ConfigureAwait(false);
 
@@ -55,7 +56,7 @@ internal static class HandshakeScenario
         result.Errors = errors.Count;
         result.FirstError = errors.First;
         result.Latency = LatencySummary.From(Latency.Merge(workers.Select(w => w.Histogram)));
-        common.AddCpu(result, measured, count);
+        common.AddCpu(result, measured, count, clock.Allocations);
         return result;
     }
 

@@ -1,10 +1,12 @@
 using System.Net.WebSockets;
+using System.Runtime.CompilerServices;
 using KestrelWsTransport.Diagnostics;
 using KestrelWsTransport.Handshake;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Connections.Features;
 using Microsoft.AspNetCore.Server.Kestrel.Core.Features;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.ObjectPool;
 
 namespace KestrelWsTransport.Connection;
 
@@ -24,6 +26,10 @@ internal sealed class WebSocketUpgradeMiddleware
     private readonly WebSocketHeartbeat _heartbeat;
     private readonly ILogger _logger;
     private readonly ConnectionServices _services;
+
+    // The head's details are needed only until the decision is acted on, so they are reused rather than allocated per
+    // connection (a handshake allocates what the handler keeps, not the sniffer's scratch state).
+    private readonly ObjectPool<SniffedHead> _heads = new DefaultObjectPool<SniffedHead>(new SniffedHead.Policy(), 4 * Environment.ProcessorCount);
 
     private readonly CancellationToken _stopping;
 
@@ -49,26 +55,34 @@ internal sealed class WebSocketUpgradeMiddleware
             return;
         }
 
-        // The head's details live in a short-lived object, not in this method's frame: the frame stays alive for the
+        // The head's details live in a pooled object, not in this method's frame: the frame stays alive for the
         // connection's life, so every byte in it is memory per idle WebSocket.
-        var sniffed = new SniffedHead();
+        var sniffed = _heads.Get();
         await SniffAsync(context, sniffed).ConfigureAwait(false);
-        switch (sniffed.Outcome)
+        if (sniffed.Outcome != SniffOutcome.Upgrade)
         {
-            case SniffOutcome.PassThrough:
-                await PassAsync(context, sniffed.Result.PassReason).ConfigureAwait(false);
-                return;
-            case SniffOutcome.Reject:
-                await RejectAsync(context, sniffed.Result.Rejection).ConfigureAwait(false);
-                return;
-            case SniffOutcome.NeedMoreData:
-                // The peer reset or vanished mid-head, or sent nothing before the handshake timeout (logged and counted
-                // by the sniff): nothing to answer, nobody to hand it to.
-                return;
+            var outcome = sniffed.Outcome;
+            var passReason = sniffed.Result.PassReason;
+            var rejection = sniffed.Result.Rejection;
+            _heads.Return(sniffed);
+            switch (outcome)
+            {
+                case SniffOutcome.PassThrough:
+                    await PassAsync(context, passReason).ConfigureAwait(false);
+                    return;
+                case SniffOutcome.Reject:
+                    await RejectAsync(context, rejection).ConfigureAwait(false);
+                    return;
+                default:
+                    // The peer reset or vanished mid-head, or sent nothing before the handshake timeout (logged and
+                    // counted by the sniff): nothing to answer, nobody to hand it to.
+                    return;
+            }
         }
 
         if (!_options.TryAcquireConnection())
         {
+            _heads.Return(sniffed);
             await RejectAsync(context, HandshakeRejection.TooManyConnections).ConfigureAwait(false);
             return;
         }
@@ -80,8 +94,10 @@ internal sealed class WebSocketUpgradeMiddleware
             var connection = Accept(context, sniffed.Result);
             await AsValueTask(context.Transport.Output.FlushAsync()).ConfigureAwait(false);
 
-            // Taken after the flush, so no endpoint field lives in this frame; the head goes.
+            // Taken after the flush, so no endpoint field lives in this frame; the head goes back (a head lost to an
+            // exception before this is only garbage: the pool makes another).
             var handler = sniffed.Result.Endpoint!.Handler;
+            _heads.Return(sniffed);
             sniffed = null!;
 
             // The host's ApplicationStopping when there is a host (one registration for every connection, through the
@@ -118,6 +134,8 @@ internal sealed class WebSocketUpgradeMiddleware
     /// the deadline is off the heartbeat before HTTP runs. <see cref="SniffOutcome.NeedMoreData"/> means there is nobody to
     /// answer: the peer is gone, or it sent nothing before the handshake timeout (logged and counted here).
     /// </summary>
+    // Pooled: nearly every connection waits here for its first bytes, and the frame is scratch state.
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder))]
     private async ValueTask SniffAsync(ConnectionContext context, SniffedHead sniffed)
     {
         var input = context.Transport.Input;
@@ -237,11 +255,24 @@ internal sealed class WebSocketUpgradeMiddleware
         return new WebSocketConnection(context.Transport, request, _services, context, Deflate(endpoint, _options, result));
     }
 
-    /// <summary>What the sniffer learned from the head; lives only until the connection is accepted or handed on.</summary>
+    /// <summary>What the sniffer learned from the head; used only until the connection is accepted or handed on.</summary>
     private sealed class SniffedHead
     {
         public HandshakeResult Result;
         public SniffOutcome Outcome;
+
+        /// <summary>Cleared on return, so a pooled head keeps no endpoint, strings or headers alive.</summary>
+        internal sealed class Policy : PooledObjectPolicy<SniffedHead>
+        {
+            public override SniffedHead Create() => new();
+
+            public override bool Return(SniffedHead head)
+            {
+                head.Result = default;
+                head.Outcome = default;
+                return true;
+            }
+        }
     }
 
     /// <summary>A flush as a plain <see cref="ValueTask"/> (see <see cref="OnConnectionAsync"/>); no allocation when it completed at once.</summary>

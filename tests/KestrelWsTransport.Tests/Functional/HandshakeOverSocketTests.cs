@@ -16,7 +16,21 @@ public class HandshakeOverSocketTests
         o.HandshakeTimeout = TimeSpan.FromSeconds(2);
         o.MaxRequestHeadBytes = 2048;
         o.Map("/guarded", TestKestrel.EchoAsync, e => e.AllowedOrigins = ["https://good.example"]);
+        o.Map("/details", DescribeRequestAsync, e =>
+        {
+            e.SubProtocols = ["chat"];
+            e.CapturedHeaders.Add("X-Tenant");
+        });
     });
+
+    // Sends the request's details as one text message, then closes.
+    private static async Task DescribeRequestAsync(WebSocketConnection connection, CancellationToken cancellationToken)
+    {
+        var request = connection.Request;
+        var headers = string.Join(",", request.Headers.Select(h => $"{h.Key}={h.Value}"));
+        await connection.SendTextAsync($"{request.SubProtocol ?? "-"}|{request.QueryString ?? "-"}|{headers}", cancellationToken);
+        await connection.CloseAsync(WebSocketCloseStatus.NormalClosure, null, cancellationToken);
+    }
 
     [OneTimeTearDown]
     public async Task StopAsync() => await _server.DisposeAsync();
@@ -73,6 +87,38 @@ public class HandshakeOverSocketTests
 
         Assert.That(await raw.WaitForServerCloseAsync(), Is.True);
         Assert.That(_server.Logs.Named("HandshakeRefused").Any(e => e.Message.Contains($" {status}:")), Is.True);
+    }
+
+    [Test]
+    public async Task AHandshakeCarriesNothingOverFromTheOneBefore()
+    {
+        // The sniffer's scratch state is pooled and reused: a handshake with a subprotocol, a query and a captured
+        // header, then many without, on the same server, one at a time so that they take the same pooled state.
+        Assert.That(await DescribeAsync("/details?room=1", "Sec-WebSocket-Protocol: chat\r\nX-Tenant: acme\r\n"), Is.EqualTo("chat|room=1|X-Tenant=acme"));
+        for (var i = 0; i < 20; i++)
+        {
+            Assert.That(await DescribeAsync("/details", null), Is.EqualTo("-|-|"), $"handshake {i}");
+        }
+
+        // A refused handshake between them leaves nothing either.
+        await using (var refused = await RawConnection.ConnectAsync(_server.Port))
+        {
+            await refused.SendAsync(RawConnection.UpgradeRequest("/guarded", extraHeaders: "Origin: https://evil.example\r\n"));
+            Assert.That((await refused.ReadResponseAsync()).StatusCode, Is.EqualTo(403));
+        }
+
+        Assert.That(await DescribeAsync("/details", "X-Tenant: other\r\n"), Is.EqualTo("-|-|X-Tenant=other"));
+    }
+
+    private async Task<string> DescribeAsync(string target, string? extraHeaders)
+    {
+        await using var raw = await RawConnection.ConnectAsync(_server.Port);
+        await raw.SendAsync(RawConnection.UpgradeRequest(target, extraHeaders: extraHeaders));
+        var response = await raw.ReadResponseAsync();
+        Assert.That(response.StatusCode, Is.EqualTo(101));
+        var frame = await raw.ReadFrameAsync();
+        Assert.That(frame.Opcode, Is.EqualTo(1));
+        return Encoding.UTF8.GetString(frame.Payload);
     }
 
     [Test]
