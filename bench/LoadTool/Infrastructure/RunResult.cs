@@ -168,7 +168,7 @@ internal sealed class RunResult
     }
 
     // Namespaces dropped (inside generic arguments too), so that a state machine box fits a table row.
-    private static string ShortTypeName(string type) =>
+    internal static string ShortTypeName(string type) =>
         System.Text.RegularExpressions.Regex.Replace(type, @"(?:[A-Za-z_][A-Za-z0-9_]*\.)+(?=[A-Za-z_<])", "");
 
     private static string Percent(double? ratio) => ratio is { } r ? $"{100 * r:F1}% (ratio {1 / r:F2}:1)" : "-";

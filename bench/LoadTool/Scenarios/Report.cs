@@ -29,16 +29,23 @@ internal static class Report
             .OrderBy(f => f, StringComparer.Ordinal)
             .ToList();
         var results = new List<RunResult>();
+        // Runs that sampled the server's allocations are reported on their own: the EventPipe session costs the server
+        // a little, so their speed is not mixed into the medians.
+        var allocationRuns = new List<RunResult>();
         foreach (var file in files)
         {
             var result = JsonSerializer.Deserialize<RunResult>(await File.ReadAllTextAsync(file).ConfigureAwait(false), RunResult.Json);
-            if (result?.Primary is not null)
+            if (result?.ServerAllocations is not null)
+            {
+                allocationRuns.Add(result);
+            }
+            else if (result?.Primary is not null)
             {
                 results.Add(result);
             }
         }
 
-        if (results.Count == 0)
+        if (results.Count == 0 && allocationRuns.Count == 0)
         {
             throw new UsageException("No run results found.");
         }
@@ -53,7 +60,7 @@ internal static class Report
             var cells = new Dictionary<string, Cell>();
             foreach (var label in labels)
             {
-                var runs = results.Where(r => r.Scenario == scenario && r.Label == label).ToList();
+                var runs = results.Where(r => r.Scenario == scenario && r.Label == label).OrderBy(r => r.StartedAt).ToList();
                 if (runs.Count > 0)
                 {
                     cells[label] = new Cell(
@@ -67,15 +74,27 @@ internal static class Report
                         MedianOrNull(runs.Select(r => (double?)r.Latency?.P99Us)),
                         runs.Sum(r => r.Errors),
                         MedianOrNull(runs.Select(r => r.Content?.WireRatioSent)),
-                        MedianOrNull(runs.Select(r => r.Content?.WireRatioReceived)));
+                        MedianOrNull(runs.Select(r => r.Content?.WireRatioReceived)))
+                    {
+                        Series = runs.Select(r => r.Primary!.Value).ToList(),
+                    };
                 }
             }
 
             rows.Add(new SummaryRow(scenario, results.First(r => r.Scenario == scenario).PrimaryUnit, cells));
         }
 
-        Print(rows, labels, others, subject);
-        var markdown = Markdown(rows, labels, others, subject);
+        if (rows.Count > 0)
+        {
+            Print(rows, labels, others, subject);
+        }
+
+        var markdown = (rows.Count > 0 ? Markdown(rows, labels, others, subject) : "") + Allocations(allocationRuns, subject);
+        if (allocationRuns.Count > 0)
+        {
+            AnsiConsole.WriteLine(Allocations(allocationRuns, subject));
+        }
+
         if (markdownPath is not null)
         {
             await File.WriteAllTextAsync(markdownPath, markdown).ConfigureAwait(false);
@@ -124,13 +143,63 @@ internal static class Report
             sb.Append($"| {row.Scenario}: {row.Unit} | ")
                 .AppendJoin(" | ", labels.Select(l => row.Cells.TryGetValue(l, out var c) ? c.Describe() : "-"))
                 .Append(" | ")
-                .AppendJoin(" | ", others.Select(o => Ratio(row, subject, o)))
+                .AppendJoin(" | ", others.Select(o => Ratio(row, subject, o) + Rounds(row, subject, o)))
                 .AppendLine(" |");
         }
 
         sb.AppendLine();
+        sb.AppendLine("Ratios: of the medians; \"rounds\" are the ratios of the 1st, 2nd, 3rd... run of each server (in time order; with " +
+            "ORDER=interleaved those runs were measured within a minute of each other) and their median.");
         sb.AppendLine("Each cell: median of n runs [min-max]; srv = median server CPU (% of its one core); per CPU-s = the figure per server CPU-second; tool = load tool CPU (% of its core); " +
             "wire/payload = bytes of whole data frames per payload byte, client to server and server to client (content-mode runs).");
+        return sb.ToString();
+    }
+
+    /// <summary>The allocation runs as a table: bytes per operation and the largest types, per scenario and server.</summary>
+    private static string Allocations(List<RunResult> runs, string subject)
+    {
+        if (runs.Count == 0)
+        {
+            return "";
+        }
+
+        var sb = new StringBuilder();
+        sb.AppendLine();
+        sb.AppendLine("Server allocations (separate runs with `--server-allocations`: GC AllocationTick events over EventPipe, bytes per operation; " +
+            "the largest types, namespaces dropped):");
+        sb.AppendLine();
+        sb.AppendLine("| scenario | server | allocated per operation | samples | largest types (B per operation) |");
+        sb.AppendLine("|---|---|---:|---:|---|");
+        foreach (var run in runs.OrderBy(r => Array.IndexOf(ScenarioOrder, r.Scenario)).ThenBy(r => r.Label == subject ? 0 : 1).ThenBy(r => r.Label, StringComparer.Ordinal))
+        {
+            var a = run.ServerAllocations!;
+            var types = string.Join("; ", a.Types.Where(t => t.Type != "(other types)").Take(6)
+                .Select(t => $"{RunResult.ShortTypeName(t.Type).Replace("|", "/", StringComparison.Ordinal)} {t.BytesPerOperation:N0}"));
+            sb.AppendLine($"| {run.Scenario} | {run.Label} | {(a.BytesPerOperation is { } b ? $"{b:N1} B" : "-")} | {a.Ticks:N0} | {types} |");
+        }
+
+        // Against the raw echo (Kestrel's own connection costs, which every server here pays): the types each server
+        // allocates more of per operation. A sample, so differences of a few tens of bytes are noise.
+        foreach (var run in runs.Where(r => r.Label != "raw" && r.ServerAllocations!.BytesPerOperation is > 0))
+        {
+            var raw = runs.FirstOrDefault(r => r.Label == "raw" && r.Scenario == run.Scenario)?.ServerAllocations;
+            if (raw?.BytesPerOperation is not { } rawPerOp)
+            {
+                continue;
+            }
+
+            var a = run.ServerAllocations!;
+            var reference = raw.Types.ToDictionary(t => t.Type, t => t.BytesPerOperation ?? 0);
+            var above = a.Types.Where(t => t.Type != "(other types)")
+                .Select(t => (t.Type, Bytes: (t.BytesPerOperation ?? 0) - reference.GetValueOrDefault(t.Type)))
+                .Where(t => t.Bytes >= 40)
+                .OrderByDescending(t => t.Bytes)
+                .Take(12)
+                .Select(t => $"{RunResult.ShortTypeName(t.Type)} +{t.Bytes:N0}");
+            sb.AppendLine();
+            sb.AppendLine($"{run.Scenario}, {run.Label} against raw: {a.BytesPerOperation - rawPerOp:+#,0;-#,0} B per operation; types with 40 B or more above raw: {string.Join("; ", above)}.");
+        }
+
         return sb.ToString();
     }
 
@@ -139,6 +208,19 @@ internal static class Report
             ? (s.Median / o.Median).ToString("F2", CultureInfo.InvariantCulture) + "x"
               + (s.PerServerCpuSecond is { } a && o.PerServerCpuSecond is { } b && b != 0 ? $" ({a / b:F2}x per CPU-s)" : "")
             : "-";
+
+    /// <summary>Run-by-run ratios (k-th run against k-th run, in time order) and their median, where both have 2 runs or more.</summary>
+    private static string Rounds(SummaryRow row, string subject, string other)
+    {
+        if (!row.Cells.TryGetValue(subject, out var s) || !row.Cells.TryGetValue(other, out var o) || s.Series.Count < 2 || s.Series.Count != o.Series.Count
+            || o.Series.Any(v => v == 0))
+        {
+            return "";
+        }
+
+        var ratios = s.Series.Zip(o.Series, (a, b) => a / b).ToList();
+        return $"; rounds {string.Join(" / ", ratios.Select(r => r.ToString("F2", CultureInfo.InvariantCulture)))}, median {Median(ratios).ToString("F2", CultureInfo.InvariantCulture)}x";
+    }
 
     private static double Median(IEnumerable<double> values)
     {
@@ -156,6 +238,9 @@ internal static class Report
         int Runs, double Median, double Min, double Max, double? PerServerCpuSecond, double? ServerCpuPercent, double LoadToolCpuPercent, double? P99Us, long Errors,
         double? WireRatioSent = null, double? WireRatioReceived = null)
     {
+        /// <summary>Each run's figure, in the order the runs started.</summary>
+        public IReadOnlyList<double> Series { get; init; } = [];
+
         public string Short() => $"{Format(Median)} (n={Runs})" + (Errors > 0 ? $", {Errors} errors" : "");
 
         public string Describe()
