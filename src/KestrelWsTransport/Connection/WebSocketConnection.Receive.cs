@@ -510,8 +510,14 @@ public sealed partial class WebSocketConnection
         {
             _closeCode = (ushort)status;
             RecordCloseDescription(description);
-            // Echo the code (RFC 6455 section 5.5.1); a close without a code is answered with an empty close.
+            // Echo the code (RFC 6455 section 5.5.1); a close without a code is answered with an empty close (which
+            // also ends the transport's output, as the close handshake is over).
             await TrySendCloseFrameAsync(status == WebSocketCloseStatus.Empty ? null : status, null).ConfigureAwait(false);
+        }
+        else
+        {
+            // The peer answered our close: the handshake is over.
+            EndOutputAfterClose();
         }
 
         ReleaseRead();
@@ -533,6 +539,8 @@ public sealed partial class WebSocketConnection
 
         ReleaseRead();
         await TrySendCloseFrameAsync(status, reason).ConfigureAwait(false);
+        // Nothing more is read from a failed connection, so nothing more is said to it either (RFC 6455 7.1.7).
+        EndOutputAfterClose();
         SetFinal(new WebSocketMessage(status, reason));
         SignalPeerGone();
     }

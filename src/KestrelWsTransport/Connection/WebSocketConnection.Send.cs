@@ -6,6 +6,7 @@ using System.Runtime.CompilerServices;
 using System.Text;
 using KestrelWsTransport.Diagnostics;
 using KestrelWsTransport.Framing;
+using Microsoft.AspNetCore.Connections;
 
 namespace KestrelWsTransport;
 
@@ -17,6 +18,11 @@ public sealed partial class WebSocketConnection
     private bool _sendingFragmented;
     private bool _sendingCompressed;
     private Opcode _sendingOpcode;
+
+    // _closeSent: 0 until a close is decided, CloseDecided from then, CloseWritten once the frame is in the output (set
+    // under the send lock; nothing else is ever written after it). One field: every byte here is per connection.
+    private const int CloseDecided = 1;
+    private const int CloseWritten = 2;
 
     // A send made while the receive side still holds unread bytes of the same read leaves the flush to the receive loop
     // (it flushes before it waits for more data), so everything answered from one read leaves in one flush, as a raw
@@ -393,7 +399,7 @@ public sealed partial class WebSocketConnection
     /// <summary>Sends the close frame once; later calls do nothing. Failures to write mean the peer is gone already.</summary>
     private async ValueTask TrySendCloseFrameAsync(WebSocketCloseStatus? status, string? description, CancellationToken cancellationToken = default)
     {
-        if (Interlocked.Exchange(ref _closeSent, 1) != 0)
+        if (Interlocked.CompareExchange(ref _closeSent, CloseDecided, 0) != 0)
         {
             return;
         }
@@ -439,7 +445,17 @@ public sealed partial class WebSocketConnection
                     throw AbortedDuringWrite(ex);
                 }
 
-                await FlushLockedAsync(cancellationToken).ConfigureAwait(false);
+                Volatile.Write(ref _closeSent, CloseWritten);
+                if (_closeReceived && OwnsTransport)
+                {
+                    // The answer to the peer's close ends the close handshake: completing the output commits the frame
+                    // and lets Kestrel send it and then end TCP in one go (see EndOutputLocked).
+                    EndOutputLocked();
+                }
+                else
+                {
+                    await FlushLockedAsync(cancellationToken).ConfigureAwait(false);
+                }
             }
             finally
             {
@@ -447,6 +463,50 @@ public sealed partial class WebSocketConnection
             }
         }
         catch (Exception ex) when (ex is IOException or InvalidOperationException or Microsoft.AspNetCore.Connections.ConnectionAbortedException)
+        {
+            Log.TransportFailure(Logger, Request.ConnectionId, ex);
+        }
+    }
+
+    // At connection level the transport is this WebSocket's alone; through HTTP it belongs to the request.
+    private bool OwnsTransport => _transportOwner is ConnectionContext;
+
+    /// <summary>
+    /// Once our close frame is written and no frame will be read (the peer's close came, or the connection failed),
+    /// RFC 6455 (5.5.1, 7.1.1) wants the TCP connection closed, by the server first. At connection level completing the
+    /// output does that: Kestrel sends what is buffered, then FIN, and closes the socket, without waiting for the
+    /// handler to return (a handler may go on with other work after its Close message). Through HTTP the request owns
+    /// the transport, and ends it when the handler returns. If a send holds the lock, the handler's return ends it too.
+    /// </summary>
+    private void EndOutputAfterClose()
+    {
+        if (!OwnsTransport || !_sendLock.TryEnter())
+        {
+            return;
+        }
+
+        try
+        {
+            if (Volatile.Read(ref _closeSent) == CloseWritten)
+            {
+                EndOutputLocked();
+            }
+        }
+        finally
+        {
+            _sendLock.Exit();
+        }
+    }
+
+    private void EndOutputLocked()
+    {
+        _flushDeferred = false;
+        _unflushedBytes = 0;
+        try
+        {
+            _output.Complete();
+        }
+        catch (Exception ex) when (WriteCutByAbort(ex) || ex is InvalidOperationException)
         {
             Log.TransportFailure(Logger, Request.ConnectionId, ex);
         }

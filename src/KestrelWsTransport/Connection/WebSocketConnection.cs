@@ -38,7 +38,7 @@ public sealed partial class WebSocketConnection
     private readonly long _openedAt = Environment.TickCount64;
 
     private int _state;
-    private int _closeSent;
+    private int _closeSent; // 0, CloseDecided or CloseWritten (see WebSocketConnection.Send.cs)
     private volatile bool _closeReceived;
     // The close code once recorded (0: none yet), as a 2-byte field: a nullable enum is 8 bytes per connection.
     private ushort _closeCode;
