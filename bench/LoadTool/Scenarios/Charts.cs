@@ -437,7 +437,9 @@ internal static class Charts
                 {
                     try
                     {
-                        if (JsonSerializer.Deserialize<RunResult>(await File.ReadAllTextAsync(file).ConfigureAwait(false), RunResult.Json) is { Primary: not null } run)
+                        // Runs that sampled the server's allocations paid for the EventPipe session: not speed figures
+                        // (the report keeps them apart the same way).
+                        if (JsonSerializer.Deserialize<RunResult>(await File.ReadAllTextAsync(file).ConfigureAwait(false), RunResult.Json) is { Primary: not null, ServerAllocations: null } run)
                         {
                             runs.Add(run);
                         }
