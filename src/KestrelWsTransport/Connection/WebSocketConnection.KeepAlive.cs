@@ -4,7 +4,7 @@ using KestrelWsTransport.Framing;
 
 namespace KestrelWsTransport;
 
-public sealed partial class WebSocketConnection
+public sealed partial class WebSocketConnection : Connection.IHeartbeatSlot
 {
     private long _lastReceiveTicks;
     private long _pingSentAtTicks;
@@ -17,8 +17,14 @@ public sealed partial class WebSocketConnection
     /// <summary>Registered with a heartbeat, which enforces the close timeout (see <see cref="CloseAsync"/>).</summary>
     internal bool HasHeartbeat { get; set; }
 
-    /// <summary>This connection's slot in the heartbeat's <see cref="Connection.ConnectionSlots"/>; -1 when not in one.</summary>
+    /// <summary>This connection's slot in the heartbeat's <see cref="Connection.HeartbeatSlots{T}"/>; -1 when not in one.</summary>
     internal int HeartbeatSlot { get; set; } = -1;
+
+    int Connection.IHeartbeatSlot.HeartbeatSlot
+    {
+        get => HeartbeatSlot;
+        set => HeartbeatSlot = value;
+    }
 
     /// <summary>
     /// Called about once a second by <see cref="Connection.WebSocketHeartbeat"/>; never blocks. Sends keepalive pings,

@@ -10,7 +10,7 @@ internal sealed class WebSocketHeartbeat
 {
     public static readonly WebSocketHeartbeat Shared = new(TimeSpan.FromSeconds(1));
 
-    private readonly ConnectionSlots _connections = new();
+    private readonly HeartbeatSlots<WebSocketConnection> _connections = new();
     private readonly TimeSpan _period;
     private readonly object _timerLock = new();
     private Timer? _timer;
@@ -81,8 +81,9 @@ internal sealed class WebSocketHeartbeat
     public void Unregister(WebSocketConnection connection) => _connections.Remove(connection);
 
     // Connections still being sniffed, each with its handshake deadline: checked on the same tick, so a handshake
-    // timeout costs no timer of its own (it fires within one period after the deadline).
-    private readonly ConcurrentDictionary<HandshakeDeadline, byte> _handshakes = new();
+    // timeout costs no timer of its own (it fires within one period after the deadline), and tracking one allocates
+    // nothing but the deadline.
+    private readonly HeartbeatSlots<HandshakeDeadline> _handshakes = new();
 
     /// <summary>Watches <paramref name="input"/> until <paramref name="timeout"/>; null when the timeout is infinite.</summary>
     public HandshakeDeadline? TrackHandshake(System.IO.Pipelines.PipeReader input, TimeSpan timeout)
@@ -93,12 +94,12 @@ internal sealed class WebSocketHeartbeat
         }
 
         var deadline = new HandshakeDeadline(input, Environment.TickCount64 + (long)timeout.TotalMilliseconds);
-        _handshakes.TryAdd(deadline, 0);
+        _handshakes.Add(deadline);
         EnsureTimer();
         return deadline;
     }
 
-    public void Untrack(HandshakeDeadline deadline) => _handshakes.TryRemove(deadline, out _);
+    public void Untrack(HandshakeDeadline deadline) => _handshakes.Remove(deadline);
 
     private void EnsureTimer()
     {
@@ -122,10 +123,7 @@ internal sealed class WebSocketHeartbeat
         try
         {
             var now = Environment.TickCount64;
-            foreach (var pair in _handshakes)
-            {
-                pair.Key.FireIfDue(now);
-            }
+            _handshakes.ForEach(now, static (deadline, now) => deadline.FireIfDue(now));
 
             _connections.ForEach(now, static (connection, now) => connection.OnHeartbeat(now));
         }
@@ -141,12 +139,14 @@ internal sealed class WebSocketHeartbeat
 /// the pending read so the sniffer wakes up), or the sniffer finishes first and the heartbeat leaves the input alone
 /// (a stray cancel would reach HTTP's first read).
 /// </summary>
-internal sealed class HandshakeDeadline(System.IO.Pipelines.PipeReader input, long deadline)
+internal sealed class HandshakeDeadline(System.IO.Pipelines.PipeReader input, long deadline) : IHeartbeatSlot
 {
     private const int Active = 0;
     private const int Fired = 1;
     private const int Finished = 2;
     private int _state;
+
+    public int HeartbeatSlot { get; set; } = -1;
 
     /// <summary>True when the deadline passed: the heartbeat fired it before the sniffer finished.</summary>
     public bool HasFired => Volatile.Read(ref _state) == Fired;
