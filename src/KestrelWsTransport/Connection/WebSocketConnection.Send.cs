@@ -446,15 +446,13 @@ public sealed partial class WebSocketConnection
                 }
 
                 Volatile.Write(ref _closeSent, CloseWritten);
+                // Flushed before the output is ended: a transport wrapped by connection middleware (TLS's stream
+                // adapter) sends only what was flushed.
+                await FlushLockedAsync(cancellationToken).ConfigureAwait(false);
                 if (_closeReceived && OwnsTransport)
                 {
-                    // The answer to the peer's close ends the close handshake: completing the output commits the frame
-                    // and lets Kestrel send it and then end TCP in one go (see EndOutputLocked).
+                    // The answer to the peer's close ends the close handshake (see EndOutputAfterClose).
                     EndOutputLocked();
-                }
-                else
-                {
-                    await FlushLockedAsync(cancellationToken).ConfigureAwait(false);
                 }
             }
             finally
@@ -474,9 +472,11 @@ public sealed partial class WebSocketConnection
     /// <summary>
     /// Once our close frame is written and no frame will be read (the peer's close came, or the connection failed),
     /// RFC 6455 (5.5.1, 7.1.1) wants the TCP connection closed, by the server first. At connection level completing the
-    /// output does that: Kestrel sends what is buffered, then FIN, and closes the socket, without waiting for the
-    /// handler to return (a handler may go on with other work after its Close message). Through HTTP the request owns
-    /// the transport, and ends it when the handler returns. If a send holds the lock, the handler's return ends it too.
+    /// output does that on Kestrel's socket transport: it sends what is buffered, then FIN, and closes the socket,
+    /// without waiting for the handler to return (a handler may go on with other work after its Close message). Behind
+    /// connection middleware that wraps the transport in a stream (TLS), completing delivers what was flushed but TCP
+    /// ends when the handler returns, as it does through HTTP, where the request owns the transport. If a send holds the
+    /// lock at that moment, the handler's return ends it too.
     /// </summary>
     private void EndOutputAfterClose()
     {

@@ -1,6 +1,9 @@
+using System.Net;
 using System.Net.WebSockets;
 using System.Text;
 using KestrelWsTransport.Tests.Infrastructure;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.Extensions.Logging;
 
 namespace KestrelWsTransport.Tests.Functional;
 
@@ -107,6 +110,47 @@ public class CloseEndsTcpTests
         Assert.That(Encoding.UTF8.GetString((await raw.ReadFrameAsync()).Payload), Is.EqualTo("two"));
         Assert.That((await raw.ReadCloseAsync()).Code, Is.EqualTo(1000));
         Assert.That(await raw.WaitForServerCloseAsync(Bound), Is.True);
+    }
+
+    [Test]
+    public async Task OverTlsTheCloseFrameArrivesAndTheStreamEndsWhenTheHandlerReturns()
+    {
+        // Behind UseHttps the transport is Kestrel's TLS stream adapter: ending its output delivers what was flushed but
+        // does not end the TLS stream or TCP; that still happens when the handler returns. The close frame must arrive
+        // all the same, and nothing may be logged as an error.
+        await using var tls = await TestKestrel.StartAsync(
+            k => k.Listen(IPAddress.Loopback, 0, lo =>
+            {
+                lo.UseHttps(TestCertificates.Localhost);
+                lo.UseWebSocketTransport();
+            }),
+            o => o.Map("/linger", LingerAfterCloseAsync));
+        await using var client = await TlsConnection.OpenAsync(tls.Port);
+        await client.SendAsync(RawConnection.UpgradeRequest("/linger"));
+        Assert.That((await client.ReadResponseAsync()).StatusCode, Is.EqualTo(101));
+
+        await client.Stream.WriteAsync(RawConnection.EncodeClientFrame(0x8, [0x03, 0xE8]));
+        await client.Stream.FlushAsync();
+        using var timeout = new CancellationTokenSource(RawConnection.DefaultTimeout);
+        var close = new byte[4];
+        await client.Stream.ReadExactlyAsync(close, timeout.Token);
+        Assert.That(close, Is.EqualTo(new byte[] { 0x88, 0x02, 0x03, 0xE8 }), "the server's close frame, unmasked, code 1000");
+        await _handlerSawClose.Task.WaitAsync(Bound);
+
+        _release.TrySetResult();
+        var rest = new byte[64];
+        int read;
+        try
+        {
+            read = await client.Stream.ReadAsync(rest, timeout.Token);
+        }
+        catch (IOException)
+        {
+            read = 0;
+        }
+
+        Assert.That(read, Is.Zero, "the TLS stream ended once the handler returned");
+        Assert.That(tls.Logs.Entries.Where(e => e.Level >= LogLevel.Error), Is.Empty);
     }
 
     private async Task<RawConnection> UpgradeAsync(string path)
