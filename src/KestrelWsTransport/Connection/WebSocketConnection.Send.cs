@@ -422,7 +422,11 @@ public sealed partial class WebSocketConnection
             }
         }
 
-        var frame = payload[..length].ToArray();
+        // Rented, not copied to a new array: every connection sends one close, and the payload must outlive the stack
+        // frame across the wait for the send lock.
+        var rented = ArrayPool<byte>.Shared.Rent(FrameHeader.MaxControlPayloadLength);
+        payload[..length].CopyTo(rented);
+        var frame = new ReadOnlyMemory<byte>(rented, 0, length);
         try
         {
             // The close is already marked as sent, so it must be written: wait for the lock whatever the caller's token
@@ -438,7 +442,7 @@ public sealed partial class WebSocketConnection
             {
                 try
                 {
-                    FrameWriter.WriteFrame(_output, Opcode.Close, true, frame);
+                    FrameWriter.WriteFrame(_output, Opcode.Close, true, frame.Span);
                 }
                 catch (Exception ex) when (WriteCutByAbort(ex))
                 {
@@ -463,6 +467,10 @@ public sealed partial class WebSocketConnection
         catch (Exception ex) when (ex is IOException or InvalidOperationException or Microsoft.AspNetCore.Connections.ConnectionAbortedException)
         {
             Log.TransportFailure(Logger, Request.ConnectionId, ex);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(rented);
         }
     }
 
