@@ -11,7 +11,7 @@
 # alike instead of landing on one server's three runs. ORDER=sequential: each server's runs in a row, one server after
 # the other (the older way). Results (JSON per run, summary.md, server logs, environment.txt) go to OUT.
 #
-#   bench/run-comparison.sh                          # everything, defaults below (about 22 minutes)
+#   bench/run-comparison.sh                          # everything, defaults below (about 25 minutes)
 #   DURATION=5 WARMUP=5 RUNS=1 IDLE_CONNECTIONS=1000 bench/run-comparison.sh   # a quick look
 #   SERVERS="kestrelws middleware" SCENARIOS="echo" bench/run-comparison.sh
 #   SERVERS="kestrelws middleware" SCENARIOS="deflate idle-deflate" bench/run-comparison.sh   # compression only
