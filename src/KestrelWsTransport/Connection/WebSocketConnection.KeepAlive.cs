@@ -18,13 +18,7 @@ public sealed partial class WebSocketConnection : Connection.IHeartbeatSlot
     internal bool HasHeartbeat { get; set; }
 
     /// <summary>This connection's slot in the heartbeat's <see cref="Connection.HeartbeatSlots{T}"/>; -1 when not in one.</summary>
-    internal int HeartbeatSlot { get; set; } = -1;
-
-    int Connection.IHeartbeatSlot.HeartbeatSlot
-    {
-        get => HeartbeatSlot;
-        set => HeartbeatSlot = value;
-    }
+    int Connection.IHeartbeatSlot.HeartbeatSlot { get; set; } = -1;
 
     /// <summary>
     /// Called about once a second by <see cref="Connection.WebSocketHeartbeat"/>; never blocks. Sends keepalive pings,

@@ -506,10 +506,9 @@ public sealed partial class WebSocketConnection
         }
     }
 
+    // Called only after the close frame's flush: nothing is written after it, so nothing is left deferred.
     private void EndOutputLocked()
     {
-        _flushDeferred = false;
-        _unflushedBytes = 0;
         try
         {
             _output.Complete();

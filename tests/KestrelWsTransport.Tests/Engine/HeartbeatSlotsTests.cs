@@ -11,6 +11,9 @@ public class HeartbeatSlotsTests
 {
     private static WebSocketConnection NewConnection() => new EngineHarness().Connection;
 
+    // A connection's slot is the heartbeat's business, so it is reached through the interface.
+    private static int Slot(IHeartbeatSlot item) => item.HeartbeatSlot;
+
     private static List<WebSocketConnection> Walk(HeartbeatSlots<WebSocketConnection> slots)
     {
         var seen = new List<WebSocketConnection>();
@@ -33,7 +36,7 @@ public class HeartbeatSlotsTests
 
         Assert.That(slots.Count, Is.EqualTo(3));
         Assert.That(Walk(slots), Is.EquivalentTo(new[] { connections[0], connections[2], connections[4] }));
-        Assert.That(connections[1].HeartbeatSlot, Is.EqualTo(-1));
+        Assert.That(Slot(connections[1]), Is.EqualTo(-1));
     }
 
     [Test]
@@ -44,13 +47,13 @@ public class HeartbeatSlotsTests
         var second = NewConnection();
         slots.Add(first);
         slots.Add(second);
-        var freed = first.HeartbeatSlot;
+        var freed = Slot(first);
         slots.Remove(first);
 
         var third = NewConnection();
         slots.Add(third);
 
-        Assert.That(third.HeartbeatSlot, Is.EqualTo(freed));
+        Assert.That(Slot(third), Is.EqualTo(freed));
         Assert.That(Walk(slots), Is.EquivalentTo(new[] { second, third }));
     }
 
@@ -79,7 +82,7 @@ public class HeartbeatSlotsTests
 
         Assert.That(slots.Count, Is.EqualTo(100));
         Assert.That(Walk(slots), Is.EquivalentTo(connections));
-        Assert.That(connections.Select(c => c.HeartbeatSlot).Distinct().Count(), Is.EqualTo(100));
+        Assert.That(connections.Select(c => Slot(c)).Distinct().Count(), Is.EqualTo(100));
     }
 
     [Test]
@@ -93,7 +96,7 @@ public class HeartbeatSlotsTests
             var walks = 0;
             while (!stop.IsCancellationRequested)
             {
-                slots.ForEach(0, static (connection, _) => Assert.That(connection.HeartbeatSlot, Is.GreaterThanOrEqualTo(-1)));
+                slots.ForEach(0, static (connection, _) => Assert.That(Slot(connection), Is.GreaterThanOrEqualTo(-1)));
                 walks++;
             }
 
@@ -157,7 +160,7 @@ public class HeartbeatSlotsTests
         var heartbeat = new WebSocketHeartbeat(Timeout.InfiniteTimeSpan);
         var reader = new System.IO.Pipelines.Pipe().Reader;
         var first = heartbeat.TrackHandshake(reader, TimeSpan.FromSeconds(10))!;
-        var slot = first.HeartbeatSlot;
+        var slot = Slot(first);
         heartbeat.Untrack(first);
 
         var second = heartbeat.TrackHandshake(reader, TimeSpan.FromSeconds(10))!;
